@@ -1,0 +1,1 @@
+"""Feature extraction: the branch registry and the extraction job."""

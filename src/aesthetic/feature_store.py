@@ -1,0 +1,349 @@
+"""The HDF5 feature store every stage after extraction reads.
+
+Layout of one store file (``format = "aesthetic-features"``, ``format_version = 1``)::
+
+    /ids                 (n,) utf-8 str    image id (path relative to the input root, or the CSV's path)
+    /paths               (n,) utf-8 str    path the image was read from
+    /labels              (n,) float32      label, NaN where none was given
+    /status              (n,) int8         0 pending, 1 ok, 2 failed
+    /errors              (n,) utf-8 str    why a failed image failed ("" otherwise)
+    /features/<branch>   (n, width)        float16 or float32, chunked by rows; rows of failed images are 0
+    attrs: branches (JSON list, in fusion order), metadata (JSON: config, library versions)
+    /features/<branch> attrs: width, weights, weights_sha256, input_policy, layer_names (JSON)
+
+A *sharded* store is a JSON manifest (``format = "aesthetic-feature-shards"``)
+listing store files in row order; ``FeatureStore.open`` reads either the same way,
+so nothing downstream knows the difference. Reads are by row slices, never the
+whole file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence, Union
+
+import h5py
+import numpy as np
+
+FORMAT = "aesthetic-features"
+SHARDS_FORMAT = "aesthetic-feature-shards"
+FORMAT_VERSION = 1
+
+STATUS_PENDING, STATUS_OK, STATUS_FAILED = 0, 1, 2
+STATUS_NAMES = {STATUS_PENDING: "pending", STATUS_OK: "ok", STATUS_FAILED: "failed"}
+
+_STR = h5py.string_dtype("utf-8")
+PathLike = Union[str, os.PathLike]
+
+
+class FeatureStoreError(ValueError):
+    """A store file that is missing, of another format, or inconsistent."""
+
+
+@dataclass
+class BranchData:
+    """Features of one branch for a block of rows, with what produced them."""
+
+    features: np.ndarray  # (n, width)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that affect feature values, stored with every artifact."""
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "h5py", "opencv-python-headless"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+@contextmanager
+def atomic_path(path: PathLike, suffix: str = ""):
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A reader therefore sees the old file or the complete new one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _as_str_array(values: Sequence[str]) -> np.ndarray:
+    return np.array([str(v) for v in values], dtype=object)
+
+
+def write_store(path: PathLike, *, ids: Sequence[str], paths: Sequence[str],
+                labels: Sequence[float] | None, status: Sequence[int], errors: Sequence[str],
+                branches: Mapping[str, BranchData], metadata: Mapping[str, Any] | None = None,
+                dtype: str = "float16", compression: str | None = None,
+                chunk_rows: int = 256) -> Path:
+    """Write a complete store file atomically. Branch order in ``branches`` is the fusion order."""
+    n = len(ids)
+    if not (len(paths) == len(status) == len(errors) == n):
+        raise FeatureStoreError("ids, paths, status and errors must have the same length")
+    if np.dtype(dtype) not in (np.float16, np.float32):
+        raise FeatureStoreError(f"dtype must be float16 or float32, not {dtype!r}")
+    labels_arr = (np.full(n, np.nan, np.float32) if labels is None
+                  else np.asarray(labels, dtype=np.float32))
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["branches"] = json.dumps(list(branches))
+        f.attrs["metadata"] = json.dumps(dict(metadata or {}), sort_keys=True, default=str)
+        f.create_dataset("ids", data=_as_str_array(ids), dtype=_STR)
+        f.create_dataset("paths", data=_as_str_array(paths), dtype=_STR)
+        f.create_dataset("labels", data=labels_arr)
+        f.create_dataset("status", data=np.asarray(status, dtype=np.int8))
+        f.create_dataset("errors", data=_as_str_array(errors), dtype=_STR)
+        group = f.create_group("features")
+        for name, data in branches.items():
+            feats = np.asarray(data.features)
+            if feats.ndim != 2 or feats.shape[0] != n:
+                raise FeatureStoreError(f"branch {name!r}: features of shape {feats.shape}, expected ({n}, width)")
+            ds = group.create_dataset(
+                name, data=feats.astype(dtype, copy=False),
+                chunks=(max(1, min(n, chunk_rows)), feats.shape[1]) if n else None,
+                compression=compression if n else None,
+                shuffle=bool(compression) and n > 0)
+            ds.attrs["width"] = int(feats.shape[1])
+            for key, value in data.attrs.items():
+                ds.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value, default=str)
+    return path
+
+
+def _decode_str(values: np.ndarray) -> np.ndarray:
+    return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+
+
+class FeatureStore:
+    """Read-only view over one store file or a shard manifest, in row order.
+
+    Small per-image columns (ids, labels, status) are loaded at open; features
+    are read lazily by rows with :meth:`read`, :meth:`features` or :meth:`iter_chunks`.
+    """
+
+    def __init__(self, files: Sequence[PathLike], source: PathLike | None = None):
+        if not files:
+            raise FeatureStoreError(f"{source}: no store files")
+        self.source = Path(source or files[0])
+        self._files = [h5py.File(p, "r") for p in files]
+        first = self._files[0]
+        for p, f in zip(files, self._files):
+            if f.attrs.get("format") != FORMAT:
+                self.close()
+                raise FeatureStoreError(f"{p}: not an aesthetic feature store (format attribute missing)")
+        self.branches: list[str] = json.loads(first.attrs["branches"])
+        self.metadata: dict[str, Any] = json.loads(first.attrs.get("metadata", "{}"))
+        for p, f in zip(files, self._files):
+            if json.loads(f.attrs["branches"]) != self.branches:
+                self.close()
+                raise FeatureStoreError(f"{p}: branches differ from {files[0]}")
+        counts = [len(f["ids"]) for f in self._files]
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        cat = lambda key: np.concatenate([f[key][()] for f in self._files]) if self._files else None  # noqa: E731
+        self.ids = _decode_str(cat("ids"))
+        self.paths = _decode_str(cat("paths"))
+        self.labels = cat("labels").astype(np.float32)
+        self.status = cat("status").astype(np.int8)
+        self.errors = _decode_str(cat("errors"))
+        self.widths = {b: int(first["features"][b].shape[1]) for b in self.branches}
+
+    # -- construction
+    @classmethod
+    def open(cls, path: PathLike) -> "FeatureStore":
+        path = Path(path)
+        if not path.exists():
+            raise FeatureStoreError(f"{path}: feature store not found")
+        if path.suffix == ".json":
+            manifest = json.loads(path.read_text())
+            if manifest.get("format") != SHARDS_FORMAT:
+                raise FeatureStoreError(f"{path}: not a feature shard manifest")
+            files = [path.parent / s["file"] for s in manifest["shards"]]
+            missing = [str(p) for p in files if not p.exists()]
+            if missing:
+                raise FeatureStoreError(f"{path}: shard files missing: {', '.join(missing[:5])}")
+            return cls(files, source=path)
+        if not h5py.is_hdf5(path):
+            raise FeatureStoreError(f"{path}: not an HDF5 file")
+        return cls([path], source=path)
+
+    def close(self) -> None:
+        for f in getattr(self, "_files", []):
+            try:
+                f.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- columns
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of rows whose features were extracted."""
+        return self.status == STATUS_OK
+
+    @property
+    def has_labels(self) -> np.ndarray:
+        return ~np.isnan(self.labels)
+
+    def branch_attrs(self, branch: str) -> dict[str, Any]:
+        self._check_branch(branch)
+        attrs = {}
+        for key, value in self._files[0]["features"][branch].attrs.items():
+            if isinstance(value, bytes):
+                value = value.decode()
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            attrs[key] = value.item() if isinstance(value, np.generic) else value
+        return attrs
+
+    def column_slices(self, branches: Sequence[str] | None = None) -> dict[str, slice]:
+        """Where each branch sits in the fused (concatenated) feature vector."""
+        out, start = {}, 0
+        for b in branches or self.branches:
+            self._check_branch(b)
+            out[b] = slice(start, start + self.widths[b])
+            start += self.widths[b]
+        return out
+
+    def total_width(self, branches: Sequence[str] | None = None) -> int:
+        return sum(self.widths[b] for b in (branches or self.branches))
+
+    def _check_branch(self, branch: str) -> None:
+        if branch not in self.branches:
+            raise FeatureStoreError(f"{self.source}: no branch {branch!r} (has {', '.join(self.branches)})")
+
+    # -- features
+    def _rows(self, rows) -> np.ndarray:
+        if rows is None:
+            return np.arange(len(self), dtype=np.int64)
+        if isinstance(rows, slice):
+            return np.arange(len(self), dtype=np.int64)[rows]
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            return np.flatnonzero(rows)
+        return rows.astype(np.int64)
+
+    def read(self, branch: str, rows=None, dtype=np.float32) -> np.ndarray:
+        """Features of one branch for ``rows`` (None, slice, bool mask or indices), in the order given."""
+        self._check_branch(branch)
+        idx = self._rows(rows)
+        out = np.empty((len(idx), self.widths[branch]), dtype=dtype)
+        if len(idx) == 0:
+            return out
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        file_of = np.searchsorted(self._offsets, sorted_idx, side="right") - 1
+        for k in np.unique(file_of):
+            sel = file_of == k
+            local = sorted_idx[sel] - self._offsets[k]
+            ds = self._files[k]["features"][branch]
+            if len(local) and np.all(np.diff(local) == 1):
+                block = ds[int(local[0]):int(local[-1]) + 1]
+            else:
+                uniq, inverse = np.unique(local, return_inverse=True)
+                block = ds[uniq][inverse]
+            out[order[sel]] = block
+        return out
+
+    def features(self, branches: Sequence[str] | None = None, rows=None, dtype=np.float32) -> np.ndarray:
+        """Fused features ``(len(rows), sum of widths)``, branches concatenated in order."""
+        branches = list(branches or self.branches)
+        return np.concatenate([self.read(b, rows, dtype) for b in branches], axis=1)
+
+    def iter_chunks(self, branches: Sequence[str] | None = None, rows=None,
+                    chunk_rows: int = 4096, dtype=np.float32) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(row_indices, fused_features)`` blocks so memory stays bounded."""
+        idx = self._rows(rows)
+        for start in range(0, len(idx), chunk_rows):
+            block = idx[start:start + chunk_rows]
+            yield block, self.features(branches, block, dtype)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source),
+            "images": len(self),
+            "ok": int(self.ok.sum()),
+            "failed": int((self.status == STATUS_FAILED).sum()),
+            "pending": int((self.status == STATUS_PENDING).sum()),
+            "labelled": int(self.has_labels.sum()),
+            "branches": {b: self.widths[b] for b in self.branches},
+        }
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, reason) of every failed image."""
+        bad = np.flatnonzero(self.status == STATUS_FAILED)
+        return [(str(self.paths[i]), str(self.errors[i])) for i in bad]
+
+
+def merge_stores(parts: Sequence[PathLike], out: PathLike, *, compression: str | None = None,
+                 chunk_rows: int = 256) -> Path:
+    """Concatenate store files (same branches) into one file, atomically, streaming by part."""
+    with FeatureStore(parts) as src:
+        n = len(src)
+        dtype = src._files[0]["features"][src.branches[0]].dtype if src.branches else np.float16
+        out = Path(out)
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+            for key in ("format", "format_version", "branches", "metadata"):
+                f.attrs[key] = src._files[0].attrs[key]
+            f.create_dataset("ids", data=src.ids, dtype=_STR)
+            f.create_dataset("paths", data=src.paths, dtype=_STR)
+            f.create_dataset("labels", data=src.labels)
+            f.create_dataset("status", data=src.status)
+            f.create_dataset("errors", data=src.errors, dtype=_STR)
+            group = f.create_group("features")
+            for b in src.branches:
+                ds = group.create_dataset(
+                    b, shape=(n, src.widths[b]), dtype=dtype,
+                    chunks=(max(1, min(n, chunk_rows)), src.widths[b]) if n else None,
+                    compression=compression if n else None, shuffle=bool(compression) and n > 0)
+                for key, value in src._files[0]["features"][b].attrs.items():
+                    ds.attrs[key] = value
+                for k, part in enumerate(src._files):
+                    lo, hi = int(src._offsets[k]), int(src._offsets[k + 1])
+                    if hi > lo:
+                        ds[lo:hi] = part["features"][b][()]
+    return out
+
+
+def write_shard_manifest(path: PathLike, shard_files: Sequence[PathLike], extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the JSON manifest that makes shard files read as one store (paths relative to it)."""
+    path = Path(path)
+    shards = [{"file": os.path.relpath(Path(s), path.parent)} for s in shard_files]
+    body = {"format": SHARDS_FORMAT, "format_version": FORMAT_VERSION, "shards": shards, **dict(extra or {})}
+    atomic_write_text(path, json.dumps(body, indent=2))
+    return path
