@@ -1,0 +1,38 @@
+"""The `aesthetic` command line. Each area registers its own commands (see _COMMAND_MODULES)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import typer
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+app = typer.Typer(
+    name="aesthetic",
+    help="Decide whether photos are aesthetic, explain why, and benchmark it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Modules exposing `register(app)`; heavy imports happen inside the commands.
+_COMMAND_MODULES = [
+    "aesthetic.feature_extraction.cli",
+]
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
