@@ -1,0 +1,211 @@
+"""Images in, features out: the in-memory extractor that the job, prediction and explanations share.
+
+Each branch resizes with its own policy; images that come out the same shape are
+batched together (shape buckets), so a folder of 4:3 photos runs in full batches
+while odd shapes do not force padding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image, scale_policy
+from .branches import Branch, get_branch
+from .weights import ResolvedWeights, WeightsSpec, resolve_weights
+
+log = logging.getLogger(__name__)
+
+WeightsArg = Union[WeightsSpec, Mapping[str, WeightsSpec]]
+
+
+@dataclass
+class ExtractionResult:
+    """Features for a list of paths; rows of failed images are zero and ``ok`` is False there."""
+
+    features: dict[str, np.ndarray]
+    ok: np.ndarray
+    errors: list[str] = field(default_factory=list)
+
+    def fused(self, branches: Sequence[str] | None = None) -> np.ndarray:
+        return np.concatenate([self.features[b] for b in (branches or list(self.features))], axis=1)
+
+
+def _per_branch(weights: WeightsArg, branches: Sequence[str]) -> dict[str, WeightsSpec]:
+    if isinstance(weights, Mapping):
+        unknown = set(weights) - set(branches)
+        if unknown:
+            raise ValueError(f"weights given for branches not extracted: {', '.join(sorted(unknown))}")
+        return {b: weights.get(b, "imagenet") for b in branches}
+    return {b: weights for b in branches}
+
+
+def shape_buckets(shapes: Sequence[tuple[int, ...]], batch_size: int) -> list[list[int]]:
+    """Group indices by shape, in first-seen order, then split each group into batches."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    return [idx[s:s + batch_size] for idx in groups.values() for s in range(0, len(idx), batch_size)]
+
+
+class FeatureExtractor:
+    """Build the branches once, then extract from arrays or paths.
+
+    ``input_scale`` shrinks every branch's input policy (tests and quick benchmarks);
+    1.0 is the product's geometry (max side 996, letterbox 600, 224).
+    ``seed`` fixes the random initialisation when a branch has no weights, so two
+    processes build identical networks (resumed jobs rely on it).
+    """
+
+    def __init__(self, branches: Sequence[str] = ("multigap", "efficientnet"),
+                 weights: WeightsArg = "imagenet", input_scale: float = 1.0, batch_size: int = 8,
+                 seed: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, workers: Optional[int] = None):
+        if not branches:
+            raise ValueError("at least one branch is required")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 < input_scale <= 4:
+            raise ValueError(f"input_scale must be in (0, 4], got {input_scale}")
+        self.branch_names = list(dict.fromkeys(branches))
+        self.branches: list[Branch] = [get_branch(b) for b in self.branch_names]
+        self.weights_spec = {b: (None if s is None else str(s)) for b, s in _per_branch(weights, self.branch_names).items()}
+        self.weights: dict[str, ResolvedWeights] = {
+            br.name: resolve_weights(self.weights_spec[br.name], br.name, br.known_weights) for br in self.branches}
+        self.input_scale = float(input_scale)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.max_pixels = int(max_pixels)
+        self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
+        self.policies: dict[str, InputPolicy] = {
+            br.name: self._scaled_policy(br) for br in self.branches}
+        self._models: dict[str, Any] = {}
+        self._fns: dict[str, Callable] = {}
+        self._layers: dict[str, list[str]] = {}
+
+    def _scaled_policy(self, branch: Branch) -> InputPolicy:
+        policy = scale_policy(branch.policy, self.input_scale)
+        smallest = min(policy.output_shape(10_000, 10_000))
+        if smallest < branch.min_side and self.input_scale != 1.0:
+            raise ValueError(f"input_scale {self.input_scale} makes branch '{branch.name}' inputs "
+                             f"smaller than its minimum side {branch.min_side}")
+        return policy
+
+    # ------------------------------------------------------------------ config
+    def config(self) -> dict[str, Any]:
+        """JSON-able spec that rebuilds the same extractor (see from_config)."""
+        return {"branches": self.branch_names, "weights": dict(self.weights_spec),
+                "input_scale": self.input_scale, "batch_size": self.batch_size, "seed": self.seed,
+                "max_pixels": self.max_pixels}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides) -> "FeatureExtractor":
+        kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "batch_size", "seed", "max_pixels")
+                  if k in config}
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @property
+    def widths(self) -> dict[str, int]:
+        return {br.name: br.width for br in self.branches}
+
+    def branch_attrs(self, name: str) -> dict[str, Any]:
+        """What produced a branch's features, stored beside them."""
+        self._build()
+        w = self.weights[name]
+        policy = self.policies[name]
+        return {"weights": w.describe(), "weights_sha256": w.sha256 or "",
+                "weights_seed": self.seed if w.kind == "none" else "",
+                "input_policy": policy.describe(), "input_policy_json": policy.model_dump_json(),
+                "layer_names": self._layers[name]}
+
+    # ------------------------------------------------------------------ models
+    def _build(self) -> None:
+        if len(self._models) == len(self.branches):
+            return
+        import keras
+        import tensorflow as tf
+
+        for br in self.branches:
+            if br.name in self._models:
+                continue
+            keras.utils.set_random_seed(self.seed)
+            log.info("building branch %s (weights: %s)", br.name, self.weights[br.name].describe())
+            model, layers = br.build(self.weights[br.name])
+            self._models[br.name] = model
+            self._layers[br.name] = layers
+            self._fns[br.name] = tf.function(
+                lambda x, m=model: m(x, training=False),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+                reduce_retracing=True)
+
+    def model(self, name: str):
+        """The Keras feature model of a branch (preprocessed float32 in, ``(n, width)`` out)."""
+        self._build()
+        return self._models[name]
+
+    def _run(self, name: str, batch: np.ndarray) -> np.ndarray:
+        branch = self.branches[self.branch_names.index(name)]
+        return self._fns[name](branch.preprocess(batch)).numpy().astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------ extraction
+    def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """Each branch's input for one decoded image."""
+        return {name: policy.apply(image) for name, policy in self.policies.items()}
+
+    def extract_resized(self, resized: Sequence[Mapping[str, np.ndarray]],
+                        on_batch: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:
+        """Features from per-branch resized inputs (as from ``resize``), batched by shape bucket."""
+        self._build()
+        out = {}
+        for br in self.branches:
+            feats = np.zeros((len(resized), br.width), dtype=np.float32)
+            shapes = [r[br.name].shape for r in resized]
+            for batch_idx in shape_buckets(shapes, self.batch_size):
+                batch = np.stack([resized[i][br.name] for i in batch_idx])
+                feats[batch_idx] = self._run(br.name, batch)
+                if on_batch is not None:
+                    on_batch(len(batch_idx))
+            out[br.name] = feats
+        return out
+
+    def extract_arrays(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Features of decoded ``(H, W, 3) uint8`` RGB images: ``{branch: (n, width) float32}``."""
+        return self.extract_resized([self.resize(im) for im in images])
+
+    def load(self, path: str) -> tuple[Optional[dict[str, np.ndarray]], str]:
+        """Decode and resize one file: (per-branch inputs, '') or (None, reason). Never raises for bad images."""
+        try:
+            return self.resize(read_image(path, self.max_pixels)), ""
+        except ImageReadError as exc:
+            return None, exc.reason
+        except Exception as exc:  # a decoder crash on one file must not stop a job
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def load_many(self, paths: Sequence[str], pool: Optional[ThreadPoolExecutor] = None):
+        """Decode in parallel threads (OpenCV releases the GIL), order preserved."""
+        if pool is not None:
+            return list(pool.map(self.load, paths))
+        with ThreadPoolExecutor(self.workers) as own:
+            return list(own.map(self.load, paths))
+
+    def extract_loaded(self, loaded, on_batch: Optional[Callable[[int], None]] = None) -> ExtractionResult:
+        """Features from ``load``/``load_many`` results; failed rows are zero."""
+        ok = np.array([item is not None for item, _ in loaded], dtype=bool)
+        good = [item for item, _ in loaded if item is not None]
+        feats_ok = self.extract_resized(good, on_batch) if good else {
+            br.name: np.zeros((0, br.width), np.float32) for br in self.branches}
+        features = {}
+        for br in self.branches:
+            full = np.zeros((len(loaded), br.width), dtype=np.float32)
+            full[ok] = feats_ok[br.name]
+            features[br.name] = full
+        return ExtractionResult(features, ok, [err for _, err in loaded])
+
+    def extract_paths(self, paths: Sequence[str]) -> ExtractionResult:
+        """Decode, resize and extract; unreadable files are reported in ``errors``, never raised."""
+        return self.extract_loaded(self.load_many([str(p) for p in paths]))

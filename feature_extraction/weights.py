@@ -1,0 +1,79 @@
+"""Resolve a branch's weights spec: ``"imagenet" | <path> | None``.
+
+Known files are checked by size and sha256 before any loading, so a truncated
+download or the wrong model gives one clear sentence instead of a shape error
+deep inside Keras.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+WeightsSpec = Optional[Union[str, Path]]
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be used (missing, corrupt, wrong model, not downloadable)."""
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    filename: str
+    size: int
+    sha256: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    kind: str  # "imagenet" | "file" | "none"
+    path: Optional[Path] = None
+    sha256: Optional[str] = None
+    known: Optional[KnownWeights] = None
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            return str(self.path)
+        return self.kind
+
+
+def sha256_of(path: Path, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_weights(spec: WeightsSpec, branch: str, known: tuple[KnownWeights, ...]) -> ResolvedWeights:
+    """Turn a user's weights spec into something a backbone can load, verifying known files."""
+    if spec is None or (isinstance(spec, str) and spec.lower() in ("none", "random", "")):
+        return ResolvedWeights("none")
+    if isinstance(spec, str) and spec.lower() == "imagenet":
+        return ResolvedWeights("imagenet")
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file for branch '{branch}' not found")
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights for branch '{branch}' must be a file, not a directory")
+    size = path.stat().st_size
+    match = next((k for k in known if k.filename == path.name or k.size == size), None)
+    digest = sha256_of(path)
+    if match is not None and (size != match.size or digest != match.sha256):
+        raise WeightsError(
+            f"{path}: does not match the known {match.filename} for branch '{branch}' "
+            f"(expected {match.size} bytes, sha256 {match.sha256[:12]}..., got {size} bytes, "
+            f"sha256 {digest[:12]}...); the file is truncated, corrupt or a different model")
+    return ResolvedWeights("file", path, digest, match)
+
+
+def download_failure_message(branch: str, known: tuple[KnownWeights, ...]) -> str:
+    """The one sentence a user sees when Keras cannot fetch ImageNet weights."""
+    name = known[0].filename if known else "the ImageNet weights file"
+    size = f" ({known[0].size:,} bytes)" if known else ""
+    return (f"Could not download the ImageNet weights for branch '{branch}' (no internet access?): "
+            f"fetch {name}{size} on a machine with internet and pass it with "
+            f"--weights {branch}=/path/to/{name} (Python: weights={{'{branch}': '/path/to/{name}'}}).")

@@ -1,0 +1,69 @@
+"""The NIMA peer: MobileNet v1 trained on AVA rating distributions (idealo's Keras file).
+
+Scores an image with a 10-bin distribution over ratings 1..10; its mean score > 5 is
+AVA's "aesthetic" rule. Used as the peer baseline beside the project's models and
+as real pretrained weights for the mobilenet branch and the end-to-end student.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+
+from aesthetic.imageio import Resize
+from aesthetic.feature_extraction.branches.mobilenet import NIMA_WEIGHTS, build_nima
+from aesthetic.feature_extraction.weights import resolve_weights
+
+NIMA_POLICY = Resize(height=224, width=224)
+RATINGS = np.arange(1, 11, dtype=np.float64)
+
+
+def default_weights_path() -> Path | None:
+    """``../shared/weights/nima_mobilenet_aesthetic.hdf5`` beside the checkout, if present."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent.parent / "shared" / "weights" / NIMA_WEIGHTS.filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def mean_score(distribution: np.ndarray) -> np.ndarray:
+    """Mean rating sum(i * p_i) of ``(n, 10)`` distributions (normalised first)."""
+    d = np.asarray(distribution, dtype=np.float64)
+    return (d / d.sum(axis=-1, keepdims=True)) @ RATINGS
+
+
+class NimaScorer:
+    """NIMA at its trained geometry (squash to 224x224, inputs scaled to [-1, 1])."""
+
+    name = "NIMA (MobileNet, AVA)"
+
+    def __init__(self, weights_path: Union[str, Path, None] = None, batch_size: int = 32):
+        path = weights_path or default_weights_path()
+        if path is None:
+            raise FileNotFoundError(f"NIMA weights not found; pass the path to {NIMA_WEIGHTS.filename}")
+        self.weights = resolve_weights(str(path), "nima", (NIMA_WEIGHTS,))
+        self.backbone_weights_path = self.weights.path
+        self.batch_size = batch_size
+        self.model, self.backbone = build_nima(self.weights.path)
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack([NIMA_POLICY.apply(im) for im in images]).astype(np.float32) / 127.5 - 1.0
+
+    def predict_images(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(distributions (n, 10), mean scores (n,)) of uint8 RGB images."""
+        dists = []
+        for s in range(0, len(images), self.batch_size):
+            x = self.preprocess(images[s:s + self.batch_size])
+            dists.append(np.asarray(self.model(x, training=False), dtype=np.float64))
+        dist = np.concatenate(dists) if dists else np.zeros((0, 10))
+        return dist, mean_score(dist) if len(dist) else np.zeros(0)
+
+    def head(self) -> tuple[np.ndarray, np.ndarray]:
+        """NIMA's dense head (kernel (1024, 10), bias (10,)) that maps pooled features to the distribution."""
+        dense = self.model.layers[-1]
+        kernel, bias = dense.get_weights()
+        return kernel, bias
