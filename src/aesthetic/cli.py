@@ -21,6 +21,7 @@ app = typer.Typer(
 # Modules exposing `register(app)`; heavy imports happen inside the commands.
 _COMMAND_MODULES = [
     "aesthetic.feature_extraction.cli",
+    "aesthetic.explain.cli",
 ]
 
 
