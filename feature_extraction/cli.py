@@ -61,12 +61,10 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, help="No progress bar."),
     ) -> None:
         """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed."""
-        from rich.console import Console
-
+        from aesthetic.cli_utils import console, fail
         from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, WeightsError, extract
         from aesthetic.datasets import ManifestError, load_manifest
 
-        console = Console()
         names = [b.strip() for b in branches.split(",") if b.strip()]
         try:
             config = ExtractionConfig(branches=names, weights=parse_weights(weights, names), batch_size=batch_size,
@@ -83,10 +81,9 @@ def register(app: typer.Typer) -> None:
             else:
                 raise typer.BadParameter(f"--engine {engine}: expected local or ray")
         except (ValueError, ExtractionJobError, WeightsError, ManifestError) as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2)
-        console.print(summary.line(), highlight=False, soft_wrap=True)
+            fail(exc)
+        console.print(summary.line())
         for path, reason in summary.failures[:20]:
-            console.print(f"  skipped {path}: {reason}", highlight=False, soft_wrap=True)
+            console.print(f"  skipped {path}: {reason}")
         if len(summary.failures) > 20:
             console.print(f"  ... and {len(summary.failures) - 20} more (listed in the store's errors column)")

@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image, scale_policy
+from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, pad_to_min_side, read_image,
+                               scale_policy)
 from .branches import Branch, get_branch
 from .weights import ResolvedWeights, WeightsSpec, resolve_weights
 
@@ -154,8 +155,8 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ extraction
     def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:
-        """Each branch's input for one decoded image."""
-        return {name: policy.apply(image) for name, policy in self.policies.items()}
+        """Each branch's input for one decoded image (padded up to the backbone's minimum side)."""
+        return {br.name: pad_to_min_side(self.policies[br.name].apply(image), br.min_side) for br in self.branches}
 
     def extract_resized(self, resized: Sequence[Mapping[str, np.ndarray]],
                         on_batch: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:

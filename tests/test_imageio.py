@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from aesthetic.imageio import (ImageReadError, Letterbox, MaxSide, Resize, decode_image, read_image,
-                               scale_policy)
+from aesthetic.imageio import (ImageReadError, Letterbox, MaxSide, Resize, decode_image, pad_to_min_side,
+                               read_image, scale_policy)
 
 
 def _encode(rgb: np.ndarray, ext: str, params: dict | None = None) -> bytes:
@@ -132,3 +132,12 @@ def test_resize_and_scaling_policies():
     assert Resize(height=224, width=224).apply(np.zeros((50, 90, 3), np.uint8)).shape == (224, 224, 3)
     assert scale_policy(MaxSide(side=996), 0.1).side == 100
     assert scale_policy(Letterbox(size=600), 0.2).size == 120
+
+
+def test_pad_to_min_side_centres_small_inputs():
+    img = np.full((20, 100, 3), 7, np.uint8)
+    out = pad_to_min_side(img, 75)
+    assert out.shape == (75, 100, 3)
+    np.testing.assert_array_equal(out[27:47], img)
+    assert out[:27].max() == 0 and out[47:].max() == 0
+    assert pad_to_min_side(img, 10) is img

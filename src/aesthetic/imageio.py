@@ -278,3 +278,19 @@ def scale_policy(policy: InputPolicy, factor: float) -> InputPolicy:
         return policy.model_copy(update={"size": max(8, int(math.ceil(policy.size * factor)))})
     return policy.model_copy(update={"height": max(8, int(math.ceil(policy.height * factor))),
                                      "width": max(8, int(math.ceil(policy.width * factor)))})
+
+
+def pad_to_min_side(image: np.ndarray, min_side: int, fill: int = 0) -> np.ndarray:
+    """Centre-pad so both sides are at least ``min_side``.
+
+    Deep backbones need a minimum input (InceptionResNetV2: 75 px) or their last
+    feature maps are empty; a very wide panorama at max side 996 can fall below it.
+    """
+    h, w = image.shape[:2]
+    if h >= min_side and w >= min_side:
+        return image
+    H, W = max(h, min_side), max(w, min_side)
+    canvas = np.full((H, W) + image.shape[2:], fill, dtype=image.dtype)
+    top, left = (H - h) // 2, (W - w) // 2
+    canvas[top:top + h, left:left + w] = image
+    return canvas

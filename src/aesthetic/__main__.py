@@ -1,0 +1,3 @@
+from aesthetic.cli import app
+
+app(prog_name="aesthetic")

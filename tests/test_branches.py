@@ -1,0 +1,120 @@
+"""Branches: widths and layers, features equal a direct Keras pass, NIMA reproduced, weight errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from aesthetic.feature_extraction import FeatureExtractor, WeightsError, get_branch, list_branches
+
+EXPECTED_MIXED = (["mixed_5b"] + [f"block35_{i}_mixed" for i in range(1, 11)] + ["mixed_6a"]
+                  + [f"block17_{i}_mixed" for i in range(1, 21)] + ["mixed_7a"]
+                  + [f"block8_{i}_mixed" for i in range(1, 11)])
+
+
+def test_registry_lists_the_three_branches():
+    assert set(list_branches()) >= {"multigap", "efficientnet", "mobilenet"}
+    with pytest.raises(ValueError, match="unknown branch 'vgg'"):
+        get_branch("vgg")
+
+
+@pytest.fixture(scope="module")
+def small_two_branch():
+    return FeatureExtractor(["multigap", "efficientnet"], weights=None, input_scale=0.1, batch_size=4)
+
+
+def test_two_branch_widths_and_the_43_mixed_layers(small_two_branch, astronaut):
+    feats = small_two_branch.extract_arrays([astronaut, astronaut[:300]])
+    assert feats["multigap"].shape == (2, 16928) and feats["efficientnet"].shape == (2, 2560)
+    assert small_two_branch.branch_attrs("multigap")["layer_names"] == EXPECTED_MIXED
+    assert len(EXPECTED_MIXED) == 43
+    assert np.isfinite(feats["multigap"]).all() and feats["multigap"].std() > 0  # a 58x100 input is padded to 75
+
+
+def _direct_gap(model_layers_model, x):
+    outs = model_layers_model.predict(x, verbose=0)
+    outs = outs if isinstance(outs, list) else [outs]
+    return np.concatenate([o.mean(axis=(1, 2)) for o in outs], axis=1)
+
+
+def test_multigap_equals_direct_keras_forward_pass(small_two_branch, astronaut):
+    import keras
+
+    image = astronaut[:400, :300]
+    ours = small_two_branch.extract_arrays([image])["multigap"]
+    # Independent path: the same backbone (same seed), layer outputs averaged in numpy.
+    keras.utils.set_random_seed(small_two_branch.seed)
+    base = keras.applications.InceptionResNetV2(include_top=False, weights=None, input_shape=(None, None, 3))
+    probe = keras.Model(base.input, [base.get_layer(n).output for n in EXPECTED_MIXED])
+    resized = small_two_branch.policies["multigap"].apply(image)
+    assert resized.shape[:2] == (100, 75)  # max side 996 * 0.1, aspect kept
+    x = resized[None].astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(ours, _direct_gap(probe, x), rtol=1e-4, atol=1e-5)
+
+
+def test_efficientnet_equals_direct_keras_forward_pass(small_two_branch, astronaut):
+    import keras
+
+    image = astronaut[:200]
+    ours = small_two_branch.extract_arrays([image])["efficientnet"]
+    keras.utils.set_random_seed(small_two_branch.seed)
+    model = keras.applications.EfficientNetB7(include_top=False, weights=None, pooling="avg",
+                                              input_shape=(None, None, 3))
+    boxed = small_two_branch.policies["efficientnet"].apply(image)
+    assert boxed.shape == (60, 60, 3)
+    np.testing.assert_allclose(ours, model.predict(boxed[None].astype(np.float32), verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_batching_by_shape_bucket_matches_one_by_one(small_two_branch, astronaut):
+    images = [astronaut, astronaut[:256], astronaut[:, :300], astronaut[:256]]
+    batched = small_two_branch.extract_arrays(images)["multigap"]
+    single = np.vstack([small_two_branch.extract_arrays([im])["multigap"] for im in images])
+    np.testing.assert_allclose(batched, single, rtol=1e-4, atol=1e-5)
+
+
+def test_mobilenet_with_nima_reproduces_nima_distribution(nima_file, real_photos):
+    from aesthetic.imageio import read_image
+    from aesthetic.nima import NimaScorer
+
+    fx = FeatureExtractor(["mobilenet"], weights={"mobilenet": str(nima_file)})
+    images = [read_image(p) for p in real_photos[:3]]
+    feats = fx.extract_arrays(images)["mobilenet"]
+    assert feats.shape == (3, 5952)
+    nima = NimaScorer(nima_file)
+    kernel, bias = nima.head()
+    logits = feats[:, -1024:] @ kernel + bias
+    ours = np.exp(logits - logits.max(1, keepdims=True))
+    ours /= ours.sum(1, keepdims=True)
+    theirs, means = nima.predict_images(images)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    assert np.all((means > 1) & (means < 10)) and np.ptp(means) > 0.05  # real, image-dependent ratings
+
+
+def test_missing_and_wrong_weights_files_give_clear_errors(tmp_path, nima_file):
+    with pytest.raises(WeightsError, match="not found"):
+        FeatureExtractor(["multigap"], weights=str(tmp_path / "nope.h5"))
+    cut = tmp_path / nima_file.name
+    cut.write_bytes(nima_file.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="truncated, corrupt or a different model"):
+        FeatureExtractor(["mobilenet"], weights=str(cut))
+    fx = FeatureExtractor(["efficientnet"], weights=str(nima_file), input_scale=0.1)
+    with pytest.raises(WeightsError) as err:
+        fx.extract_arrays([np.zeros((64, 64, 3), np.uint8)])
+    assert str(nima_file) in str(err.value) and "efficientnet" in str(err.value)
+
+
+def test_imagenet_download_failure_is_one_sentence(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3]")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    fx = FeatureExtractor(["efficientnet"], weights="imagenet", input_scale=0.1)
+    with pytest.raises(WeightsError) as err:
+        fx.extract_arrays([np.zeros((64, 64, 3), np.uint8)])
+    message = str(err.value)
+    assert "--weights efficientnet=/path/to/efficientnetb7_notop.h5" in message
+    assert "\n" not in message and message.count(". ") == 0

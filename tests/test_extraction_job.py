@@ -1,0 +1,117 @@
+"""The extraction job: bad files skipped and listed, resume after kill -9 is exact, CLI summary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, extract
+from aesthetic.feature_store import FeatureStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write_folder(folder: Path, astronaut: np.ndarray, n_good: int) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n_good):
+        h, w = [(120, 160), (160, 120), (100, 100)][i % 3]
+        y, x = rng.integers(0, 512 - h), rng.integers(0, 512 - w)
+        cv2.imwrite(str(folder / f"img_{i:03d}.jpg"), astronaut[y:y + h, x:x + w, ::-1])
+
+
+def _add_bad_files(folder: Path, astronaut: np.ndarray) -> dict[str, str]:
+    ok, buf = cv2.imencode(".jpg", astronaut[:, :, ::-1])
+    (folder / "bad_empty.jpg").write_bytes(b"")
+    (folder / "bad_truncated.jpg").write_bytes(buf.tobytes()[:4000])
+    (folder / "bad_text.png").write_text("this is not a png")
+    (folder / "bad_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3000) + b"\xff\xd9")
+    return {"bad_empty.jpg": "empty", "bad_truncated.jpg": "truncated", "bad_text.png": "not a supported",
+            "bad_corrupt.jpg": ""}
+
+
+CONFIG = dict(branches=["mobilenet"], weights={"mobilenet": None}, input_scale=0.25, chunk_size=3, batch_size=2)
+
+
+def test_bad_files_are_skipped_listed_and_never_stop_the_job(tmp_path, astronaut):
+    _write_folder(tmp_path / "imgs", astronaut, 5)
+    expected = _add_bad_files(tmp_path / "imgs", astronaut)
+    summary = extract(tmp_path / "imgs", tmp_path / "f.h5", ExtractionConfig(**CONFIG), progress=False)
+    assert (summary.images, summary.ok, summary.failed) == (9, 5, 4)
+    with FeatureStore.open(tmp_path / "f.h5") as st:
+        failures = {Path(p).name: reason for p, reason in st.failures()}
+        assert set(failures) == set(expected)
+        for name, fragment in expected.items():
+            assert fragment in failures[name] and failures[name]
+        feats = st.read("mobilenet")
+        assert np.all(feats[~st.ok] == 0) and np.all(np.abs(feats[st.ok]).sum(1) > 0)
+        assert st.branch_attrs("mobilenet")["input_policy"] == "resize(56x56)"
+    assert not (tmp_path / "f.h5.parts").exists()
+
+
+def test_rerun_of_a_finished_job_is_a_no_op_and_other_settings_refuse(tmp_path, astronaut):
+    _write_folder(tmp_path / "imgs", astronaut, 4)
+    extract(tmp_path / "imgs", tmp_path / "f.h5", ExtractionConfig(**CONFIG), progress=False)
+    again = extract(tmp_path / "imgs", tmp_path / "f.h5", ExtractionConfig(**CONFIG), progress=False)
+    assert again.seconds == 0.0 and again.ok == 4
+    with pytest.raises(ExtractionJobError, match="--overwrite"):
+        extract(tmp_path / "imgs", tmp_path / "f.h5", ExtractionConfig(**{**CONFIG, "dtype": "float32"}), progress=False)
+
+
+def _cli(folder: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "aesthetic", "extract", str(folder), "--out", str(out), "--branches", "multigap",
+            "--weights", "none", "--input-scale", "0.1", "--chunk-size", "2", "--batch-size", "2", "--no-progress"]
+
+
+def test_killed_job_resumes_to_the_same_file(tmp_path, astronaut):
+    _write_folder(tmp_path / "imgs", astronaut, 30)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(_cli(tmp_path / "imgs", tmp_path / "ref.h5"), check=True, env=env, capture_output=True)
+
+    out = tmp_path / "killed.h5"
+    parts = tmp_path / "killed.h5.parts"
+    proc = subprocess.Popen(_cli(tmp_path / "imgs", out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (parts / "part-000002.h5").exists():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sorted(p.name for p in parts.glob("part-*.h5"))
+    assert 3 <= len(done_before) < 15 and not out.exists(), "the kill must land mid-run"
+
+    result = subprocess.run(_cli(tmp_path / "imgs", out), env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stderr
+    with FeatureStore.open(tmp_path / "ref.h5") as ref, FeatureStore.open(out) as got:
+        assert list(ref.ids) == list(got.ids)
+        np.testing.assert_array_equal(ref.status, got.status)
+        np.testing.assert_array_equal(ref.read("multigap"), got.read("multigap"))
+
+
+def test_cli_prints_summary_and_lists_skipped_files(tmp_path, astronaut):
+    from typer.testing import CliRunner
+
+    from aesthetic.cli import app
+
+    _write_folder(tmp_path / "imgs", astronaut, 2)
+    (tmp_path / "imgs" / "broken.jpg").write_bytes(b"")
+    csv = tmp_path / "list.csv"
+    csv.write_text("path,label\nimgs/img_000.jpg,1\nimgs/img_001.jpg,0\nimgs/broken.jpg,1\n")
+    result = CliRunner().invoke(app, ["extract", str(csv), "--out", str(tmp_path / "f.h5"), "--branches", "mobilenet",
+                                      "--weights", "none", "--input-scale", "0.25", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "3 images: 2 ok, 1 failed" in result.output and "broken.jpg: empty file" in result.output
+    with FeatureStore.open(tmp_path / "f.h5") as st:
+        np.testing.assert_array_equal(st.labels, [1, 0, 1])
+
+    bad = CliRunner().invoke(app, ["extract", str(tmp_path / "nowhere"), "--out", str(tmp_path / "g.h5")])
+    assert bad.exit_code == 2 and "no such folder" in bad.output
