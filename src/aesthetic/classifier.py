@@ -1,0 +1,293 @@
+"""The fusion classifier: a small fully connected network from (selected) features to P(aesthetic).
+
+Architecture (:func:`build_fc`)::
+
+    features (n, d) -> Normalization (training-row mean/std, part of the saved model)
+      -> [Dense(h, no bias) -> BatchNorm -> ReLU -> Dropout] x len(hidden)   (three by default)
+      -> Dense(1) "logit" -> sigmoid "p_aesthetic" (n, 1)
+
+Training (:func:`train_fc`): rows are split into train/validation stratified by label and
+grouped by source image (augmented rows ``x.jpg#aug1`` stay with ``x.jpg``); classes are
+weighted ``n / (2 * n_class)`` so ~70k "not" vs ~11k "aesthetic" does not collapse to "not";
+early stopping on the class-weighted validation loss restores the best epoch; the decision
+threshold is the one that maximises **balanced accuracy** on the validation rows (or F1 when
+asked), stored with the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+LOGIT_LAYER = "logit"
+AUG_SEPARATOR = "#aug"
+
+
+class FCConfig(BaseModel):
+    """Everything that decides how the FC is built and trained; saved in the bundle."""
+
+    model_config = ConfigDict(frozen=True)
+    hidden: tuple[int, ...] = (512, 128, 32)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    l2: float = Field(1e-4, ge=0.0)
+    learning_rate: float = Field(3e-3, gt=0.0)
+    batch_size: int = Field(32, gt=0)
+    epochs: int = Field(200, gt=0)
+    patience: int = Field(25, ge=1)
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    class_weight: Literal["balanced", "none"] = "balanced"
+    threshold_metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
+    seed: int = 0
+
+
+@dataclass
+class FCResult:
+    """A trained FC and what was learned about it on the validation rows."""
+
+    model: Any  # keras.Model, (n, d) -> (n, 1) P(aesthetic)
+    threshold: float
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
+    config: FCConfig = field(default_factory=FCConfig)
+
+
+# --------------------------------------------------------------------------- model
+
+def standardization_stats(features: np.ndarray, min_std: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and variance of ``features (n, d)``; constant columns get variance 1 so a
+    value never seen in training cannot be blown up by a near-zero std."""
+    x = np.asarray(features, dtype=np.float64)
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)
+    var[var < min_std ** 2] = 1.0
+    return mean.astype(np.float32), var.astype(np.float32)
+
+
+def build_fc(input_dim: int, hidden: Sequence[int] = (512, 128, 32), dropout: float = 0.5,
+             l2: float = 1e-4, mean: np.ndarray | None = None, variance: np.ndarray | None = None,
+             seed: int = 0, name: str = "fc"):
+    """Keras FC ``(n, input_dim) float32 -> (n, 1) P(aesthetic)`` with standardisation built in.
+
+    ``mean``/``variance`` (``(input_dim,)``) come from the training rows; when omitted the
+    Normalization layer is the identity (mean 0, variance 1).
+    """
+    import keras
+
+    if input_dim <= 0:
+        raise ValueError(f"input_dim must be positive, got {input_dim}")
+    if not hidden:
+        raise ValueError("hidden must name at least one layer width")
+    mean = np.zeros(input_dim, np.float32) if mean is None else np.asarray(mean, np.float32)
+    variance = np.ones(input_dim, np.float32) if variance is None else np.asarray(variance, np.float32)
+    if mean.shape != (input_dim,) or variance.shape != (input_dim,):
+        raise ValueError(f"mean/variance must have shape ({input_dim},), got {mean.shape} and {variance.shape}")
+    reg = keras.regularizers.L2(l2) if l2 else None
+    inputs = keras.Input((input_dim,), name="features")
+    x = keras.layers.Normalization(mean=mean, variance=variance, name="standardize")(inputs)
+    for k, width in enumerate(hidden):
+        x = keras.layers.Dense(width, use_bias=False, kernel_regularizer=reg,
+                               kernel_initializer=keras.initializers.HeNormal(seed=seed + k),
+                               name=f"dense_{k}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_{k}")(x)
+        x = keras.layers.Activation("relu", name=f"relu_{k}")(x)
+        x = keras.layers.Dropout(dropout, seed=seed + k, name=f"dropout_{k}")(x)
+    logit = keras.layers.Dense(1, name=LOGIT_LAYER,
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 99))(x)
+    prob = keras.layers.Activation("sigmoid", name="p_aesthetic", dtype="float32")(logit)
+    return keras.Model(inputs, prob, name=name)
+
+
+def logit_model(model):
+    """The same network ending at the pre-sigmoid logit (shares weights with ``model``)."""
+    import keras
+
+    return keras.Model(model.input, model.get_layer(LOGIT_LAYER).output, name=f"{model.name}_logit")
+
+
+def predict_batched(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Run a Keras model in inference mode over ``x`` in batches; returns ``(n,)`` float32 for a one-unit head."""
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) == 0:
+        return np.zeros(0, np.float32)
+    outs = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    out = np.concatenate(outs, axis=0).astype(np.float32)
+    return out.reshape(len(x), -1)[:, 0] if out.ndim > 1 and out.shape[-1] == 1 else out
+
+
+# --------------------------------------------------------------------------- data handling
+
+def source_ids(ids: Sequence[str]) -> np.ndarray:
+    """The source image of each row: ``"x.jpg#aug2" -> "x.jpg"``, others unchanged."""
+    return np.array([str(i).split(AUG_SEPARATOR, 1)[0] for i in ids], dtype=object)
+
+
+def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
+    """``{c: n / (2 * n_c)}`` so both classes carry equal total weight."""
+    y = np.asarray(labels).astype(int)
+    n = len(y)
+    counts = np.bincount(y, minlength=2)
+    if np.any(counts == 0):
+        raise ValueError(f"training needs both classes; got {counts[0]} 'not' and {counts[1]} 'aesthetic' rows")
+    return {c: float(n / (2.0 * counts[c])) for c in (0, 1)}
+
+
+def stratified_group_split(labels: np.ndarray, groups: Sequence[str] | None, fraction: float,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(train, validation)``: ``fraction`` of the groups (source images) go to
+    validation, stratified by label, so no image and its augmented copies straddle the split."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(labels).astype(int)
+    groups = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups, dtype=object)
+    uniq, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    group_y = y[first]
+    counts = np.bincount(group_y, minlength=2)
+    stratify = group_y if counts.min() >= 2 else None
+    n_val = max(1, int(round(fraction * len(uniq))))
+    if stratify is not None:
+        n_val = min(max(n_val, 2), len(uniq) - 2)
+    train_g, val_g = train_test_split(np.arange(len(uniq)), test_size=n_val, random_state=seed,
+                                      stratify=stratify)
+    is_val = np.isin(inverse, val_g)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """accuracy, balanced accuracy, F1 and ROC AUC (NaN with one class) at ``threshold``."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
+
+    y = np.asarray(labels).astype(int)
+    p = np.asarray(probabilities, dtype=np.float64)
+    pred = (p >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)),
+        "n_aesthetic": int(y.sum()),
+        "threshold": float(threshold),
+        "accuracy": float(accuracy_score(y, pred)) if len(y) else float("nan"),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if both else float("nan"),
+        "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else float("nan"),
+        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
+    }
+
+
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray,
+                     metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy") -> float:
+    """The cut ``p >= t`` that maximises ``metric`` on these rows; ties go to the cut nearest 0.5.
+
+    Candidates are 0.5 and the midpoints between consecutive distinct probabilities, so the
+    chosen cut never sits exactly on a validation score.
+    """
+    y = np.asarray(labels).astype(int)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if len(np.unique(y)) < 2:
+        return 0.5
+    values = np.unique(p)
+    cuts = np.concatenate([[0.5], (values[:-1] + values[1:]) / 2.0, [values[0] - 1e-6, values[-1] + 1e-6]])
+    pos, neg = y == 1, y == 0
+    pred = p[None, :] >= cuts[:, None]
+    tp = (pred & pos).sum(axis=1)
+    tn = (~pred & neg).sum(axis=1)
+    fp = (pred & neg).sum(axis=1)
+    fn = (~pred & pos).sum(axis=1)
+    if metric == "balanced_accuracy":
+        score = 0.5 * (tp / pos.sum() + tn / neg.sum())
+    elif metric == "f1":
+        score = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    else:
+        raise ValueError(f"threshold metric must be 'balanced_accuracy' or 'f1', not {metric!r}")
+    best = np.flatnonzero(np.isclose(score, score.max()))
+    return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
+
+
+# --------------------------------------------------------------------------- training
+
+def epoch_progress(total: int, description: str):
+    """A Keras callback feeding the project's progress component one tick per epoch."""
+    import keras
+
+    from aesthetic.progress import Progress
+
+    class _EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = Progress(total, description, unit="epochs")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return _EpochProgress()
+
+
+def fit_keras(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray, y_val: np.ndarray,
+              sample_weight: np.ndarray | None, val_weight: np.ndarray | None, loss, learning_rate: float,
+              batch_size: int, epochs: int, patience: int, description: str) -> dict[str, list[float]]:
+    """Adam + early stopping on validation loss (best weights restored); returns the history.
+    Shared by the FC and its distilled students so both train the same way."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    val = (x_val, y_val) if val_weight is None else (x_val, y_val, val_weight)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    history = model.fit(x, y, sample_weight=sample_weight, validation_data=val, batch_size=batch_size,
+                        epochs=epochs, shuffle=True, verbose=0,
+                        callbacks=[stop, epoch_progress(epochs, description)])
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def row_weights(labels: np.ndarray, mode: Literal["balanced", "none"]) -> np.ndarray:
+    """Per-row weights for ``labels`` (ones, or balanced class weights)."""
+    y = np.asarray(labels).astype(int)
+    if mode == "none":
+        return np.ones(len(y), np.float32)
+    weights = balanced_class_weight(y)
+    return np.array([weights[v] for v in y], dtype=np.float32)
+
+
+def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None = None,
+             config: FCConfig = FCConfig()) -> FCResult:
+    """Train the FC on ``features (n, d)`` and binary ``labels (n,)``; see the module docstring.
+
+    ``groups`` (``(n,)`` source-image ids) keeps augmented rows on their source's side of the split.
+    """
+    import keras
+
+    x = np.asarray(features, dtype=np.float32)
+    y = np.asarray(labels, dtype=np.float32)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"features must be (n, d) with n = len(labels); got {x.shape} and {y.shape}")
+    if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0 or 1 for every training row (drop unlabelled rows first)")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or inf")
+    balanced_class_weight(y)  # both classes present, with a clear message otherwise
+    keras.utils.set_random_seed(config.seed)
+    tr, va = stratified_group_split(y, groups, config.validation_fraction, config.seed)
+    mean, var = standardization_stats(x[tr])
+    model = build_fc(x.shape[1], config.hidden, config.dropout, config.l2, mean, var, config.seed)
+    history = fit_keras(
+        model, x[tr], y[tr], x_val=x[va], y_val=y[va],
+        sample_weight=row_weights(y[tr], config.class_weight),
+        val_weight=row_weights(y[va], config.class_weight) if len(np.unique(y[va])) == 2 else None,
+        loss=keras.losses.BinaryCrossentropy(), learning_rate=config.learning_rate,
+        batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
+        description="training FC")
+    p_val = predict_batched(model, x[va])
+    threshold = choose_threshold(y[va], p_val, config.threshold_metric)
+    metrics = binary_metrics(y[va], p_val, threshold)
+    metrics["epochs_run"] = len(history.get("loss", []))
+    log.info("FC trained on %d rows, validated on %d: balanced accuracy %.3f at threshold %.3f",
+             len(tr), len(va), metrics["balanced_accuracy"], threshold)
+    return FCResult(model, threshold, metrics, history, tr, va, config)
