@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("local", help="local | ray"),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
         gpus_per_worker: float = typer.Option(0.0, help="GPUs per Ray model actor (engine ray)."),
-        overwrite: bool = typer.Option(False, help="Replace an existing store / partial run."),
-        no_progress: bool = typer.Option(False, help="No progress bar."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store / partial run."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed."""
         from aesthetic.cli_utils import console, fail
