@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
         max_dist: float = typer.Option(200.0, help="quickshift: cut-off distance."),
         baseline: str = typer.Option("mean", help="Fill for removed superpixels: mean | blur | "
                                                   "superpixel_mean | gray | black."),
-        max_side: int = typer.Option(512, min=0, help="Explain a copy at most this long (0 = full size)."),
+        max_side: int = typer.Option(996, min=0, help="Explain a copy at most this long (0 = full size); "
+                                                      "996 = the largest branch input."),
         batch_size: int = typer.Option(32, min=1, help="Perturbed images per model call."),
         seed: int = typer.Option(0, help="Sampling seed."),
         no_progress: bool = typer.Option(False, help="No progress bar."),

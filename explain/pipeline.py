@@ -7,9 +7,10 @@ One photo gives, per method ``m`` in ``methods``:
 - ``<stem>.<m>.json``: the weight of every superpixel and how it was measured;
 - for SHAP also ``<stem>.shap_bars.png``: the top superpixels as a bar chart.
 
-The explanation itself runs on a copy whose longer side is at most ``max_side`` pixels (the
-models resize to their own input size anyway, and a 24-megapixel copy per sample would cost
-memory, not insight); the label map is scaled back up to draw on the full photo.
+The explanation itself runs on a copy whose longer side is at most ``max_side`` pixels, 996 by
+default: the largest input any branch resizes to (multigap's max side), so the model sees the same
+pixels it would see in a plain prediction, while a 24-megapixel copy per perturbed sample would
+cost memory and time, not insight. The label map is scaled back up to draw on the full photo.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ExplainConfig(BaseModel):
     num_samples: int = Field(1000, ge=2)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
     baseline: str = DEFAULT_BASELINE
-    max_side: int = Field(512, ge=0, description="0 keeps the photo's size")
+    max_side: int = Field(996, ge=0, description="0 keeps the photo's size")
     seed: int = 0
     segmentation: SegmentationConfig = SegmentationConfig()
     bar_top: int = Field(15, ge=1)
