@@ -46,3 +46,32 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()  # (512, 512, 3) uint8 RGB, public domain
+
+
+@pytest.fixture(scope="session")
+def mobilenet_store(tmp_path_factory, shared_data, nima_file) -> Path:
+    """Real NIMA-MobileNet features (5952-d) of 84 curated_vs_snapshot photos, 42 per class, in a
+    feature store with labels and the extractor config in its metadata. Extracted once per session.
+
+    Rows 0-59 (30 per class, alternating labels) are for training; rows 60-83 (12 per class) are held out.
+    """
+    import csv
+
+    from aesthetic.feature_extraction import FeatureExtractor
+    from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_store
+
+    root = shared_data / "curated_vs_snapshot"
+    rows = list(csv.DictReader(open(root / "labels.csv")))
+    pos = [r["path"] for r in rows if r["label"] == "1"][:42]
+    neg = [r["path"] for r in rows if r["label"] == "0"][:42]
+    order = [p for pair in zip(pos[:30], neg[:30]) for p in pair] + pos[30:] + neg[30:]
+    labels = [1.0, 0.0] * 30 + [1.0] * 12 + [0.0] * 12
+    paths = [str(root / p) for p in order]
+    fx = FeatureExtractor(["mobilenet"], weights={"mobilenet": str(nima_file)}, batch_size=16)
+    result = fx.extract_paths(paths)
+    out = tmp_path_factory.mktemp("mobilenet_store") / "features.h5"
+    write_store(out, ids=order, paths=paths, labels=labels,
+                status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok], errors=result.errors,
+                branches={"mobilenet": BranchData(result.features["mobilenet"], fx.branch_attrs("mobilenet"))},
+                metadata={"extractor": fx.config()}, dtype="float32")
+    return out

@@ -231,19 +231,24 @@ def epoch_progress(total: int, description: str):
     return _EpochProgress()
 
 
-def fit_keras(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray, y_val: np.ndarray,
-              sample_weight: np.ndarray | None, val_weight: np.ndarray | None, loss, learning_rate: float,
-              batch_size: int, epochs: int, patience: int, description: str) -> dict[str, list[float]]:
+def fit_keras(model, x, y: np.ndarray | None = None, *, x_val: np.ndarray, y_val: np.ndarray,
+              sample_weight: np.ndarray | None = None, val_weight: np.ndarray | None = None, loss,
+              learning_rate: float, batch_size: int | None, epochs: int, patience: int,
+              description: str) -> dict[str, list[float]]:
     """Adam + early stopping on validation loss (best weights restored); returns the history.
-    Shared by the FC and its distilled students so both train the same way."""
+
+    Shared by the FC, its distilled students and the end-to-end student so all train the same
+    way. ``x`` is an array (with ``y``, ``sample_weight``) or a ``keras.utils.PyDataset``.
+    """
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     val = (x_val, y_val) if val_weight is None else (x_val, y_val, val_weight)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    history = model.fit(x, y, sample_weight=sample_weight, validation_data=val, batch_size=batch_size,
-                        epochs=epochs, shuffle=True, verbose=0,
-                        callbacks=[stop, epoch_progress(epochs, description)])
+    kwargs = {} if y is None else {"y": y, "sample_weight": sample_weight, "batch_size": batch_size,
+                                   "shuffle": True}
+    history = model.fit(x, validation_data=val, epochs=epochs, verbose=0,
+                        callbacks=[stop, epoch_progress(epochs, description)], **kwargs)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 

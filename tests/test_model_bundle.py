@@ -1,0 +1,198 @@
+"""Model bundles: what is in one, that its prediction is the chain of its parts, round trips, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aesthetic.classifier import FCConfig, predict_batched
+from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, write_store
+from aesthetic.model import (BundleError, PredictionResult, StudentModel, load_model, AestheticModel,
+                             write_bundle)
+
+TINY = dict(branches=["mobilenet"], weights=None, input_scale=0.25, batch_size=8)  # 56x56 inputs, random weights
+
+
+def make_images(folder: Path, n_per_class: int = 8, seed: int = 0) -> tuple[list[str], list[float]]:
+    """Bright smooth gradients (label 1) and dark noise (label 0), as JPEG and PNG files."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, labels = [], []
+    for k in range(n_per_class):
+        h, w = int(rng.integers(60, 90)), int(rng.integers(60, 90))
+        ramp = np.linspace(120, 250, w)[None, :, None] * np.ones((h, 1, 3))
+        smooth = (ramp + rng.normal(0, 3, (h, w, 3))).clip(0, 255).astype(np.uint8)
+        noisy = rng.integers(0, 90, (h, w, 3)).astype(np.uint8)
+        for img, label, ext in ((smooth, 1.0, ".jpg"), (noisy, 0.0, ".png")):
+            path = folder / f"img{len(paths):02d}{ext}"
+            cv2.imwrite(str(path), img[:, :, ::-1])
+            paths.append(str(path))
+            labels.append(label)
+    return paths, labels
+
+
+def write_features(extractor, paths, labels, out: Path) -> Path:
+    result = extractor.extract_paths(paths)
+    branches = {b: BranchData(result.features[b], extractor.branch_attrs(b)) for b in extractor.branch_names}
+    return write_store(out, ids=[Path(p).name for p in paths], paths=paths, labels=labels,
+                       status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok], errors=result.errors,
+                       branches=branches, metadata={"extractor": extractor.config()}, dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A full bundle trained on tiny random-weight MobileNet features through a GA selection."""
+    from aesthetic.feature_extraction import FeatureExtractor
+    from aesthetic.genetic_selection.ga import GeneticSelector
+    from aesthetic.training import train_from_store
+
+    root = tmp_path_factory.mktemp("bundle")
+    paths, labels = make_images(root / "images")
+    extractor = FeatureExtractor(**TINY)
+    store_path = write_features(extractor, paths, labels, root / "features.h5")
+    with FeatureStore.open(store_path) as store:
+        selector = GeneticSelector(k=48, population=6, elite=1, parents=4, generations=2, fitness="proxy",
+                                   progress=False).fit_store(store)
+    selector.save(root / "ga")
+    model, result = train_from_store(store_path, root / "model", selection=root / "ga",
+                                     fc_config=FCConfig(hidden=(16, 8, 4), epochs=4, patience=2,
+                                                        validation_fraction=0.25))
+    return {"root": root, "paths": paths, "labels": labels, "store": store_path, "model": model,
+            "result": result, "extractor": extractor, "bundle": root / "model"}
+
+
+def test_bundle_holds_everything_to_go_from_image_to_probability(trained):
+    bundle = trained["bundle"]
+    assert (bundle / "model.keras").is_file() and (bundle / "selector" / "selector.h5").is_file()
+    config = json.loads((bundle / "config.json").read_text())
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert config["format"] == "aesthetic-model" and config["kind"] == "full"
+    assert config["threshold"] == pytest.approx(trained["result"].threshold)
+    assert config["extractor"]["branches"] == ["mobilenet"] and config["extractor"]["input_scale"] == 0.25
+    assert config["n_features_in"] == 5952 and config["n_features_selected"] == 48
+    assert config["selector_kind"] == "ga"
+    assert config["threshold_metric"] == "balanced_accuracy"
+    assert "keras" in config["library_versions"] and config["label_rule"]
+    assert config["training"]["rows_used"] == len(trained["paths"])
+    assert metrics["n"] == config["training"]["validation_rows"]
+    assert not [p.name for p in bundle.parent.iterdir() if p.name.startswith(".model.")]  # no temp dirs left
+
+
+def test_prediction_is_the_chain_of_the_parts(trained):
+    """Extractor -> selector -> FC, each loaded on its own from the bundle's files, gives the same P."""
+    import keras
+
+    from aesthetic.feature_extraction import FeatureExtractor
+    from aesthetic.genetic_selection.io import load_selector
+
+    bundle = trained["bundle"]
+    config = json.loads((bundle / "config.json").read_text())
+    extractor = FeatureExtractor.from_config(config["extractor"])
+    selector = load_selector(bundle / "selector")
+    fc = keras.saving.load_model(bundle / "model.keras")
+    paths = trained["paths"][:6]
+    by_hand = predict_batched(fc, selector.transform(extractor.extract_paths(paths).fused(["mobilenet"])))
+    result = trained["model"].predict(paths, progress=False)
+    np.testing.assert_allclose(result.p_aesthetic, by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(result.labels, (by_hand >= config["threshold"]).astype(np.int8))
+
+
+def test_save_load_round_trip_gives_identical_probabilities(trained):
+    from aesthetic.imageio import read_image
+
+    with FeatureStore.open(trained["store"]) as store:
+        x = trained["model"].selector.transform_store(store)
+        in_memory = predict_batched(trained["result"].model, x)  # the FC as trained, before saving
+        loaded = load_model(trained["bundle"])
+        np.testing.assert_array_equal(loaded.predict_store(store), in_memory)
+    images = [read_image(p) for p in trained["paths"][:5]]
+    again = AestheticModel.load(trained["bundle"])
+    np.testing.assert_array_equal(loaded.predict_images(images), again.predict_images(images))
+    assert isinstance(again, AestheticModel) and again.kind == "full"
+    assert again.threshold == loaded.threshold
+
+
+def test_predict_images_matches_predict_paths(trained):
+    from aesthetic.imageio import read_image
+
+    paths = trained["paths"][:4]
+    from_paths = trained["model"].predict(paths, progress=False).p_aesthetic
+    from_arrays = trained["model"].predict_images([read_image(p) for p in paths])
+    np.testing.assert_allclose(from_arrays, from_paths, rtol=1e-6)
+
+
+def test_the_trained_model_separates_the_two_kinds_of_image(trained):
+    result = trained["model"].predict(trained["paths"], progress=False)
+    y = np.array(trained["labels"])
+    assert result.p_aesthetic[y == 1].mean() > result.p_aesthetic[y == 0].mean()
+
+
+def test_rewriting_a_bundle_replaces_it_and_a_failed_write_leaves_the_old_one(tmp_path, trained):
+    target = tmp_path / "bundle"
+    write_bundle(target, lambda d: ((d / "config.json").write_text(json.dumps(
+        {"format": "aesthetic-model", "format_version": 1, "kind": "full"})), (d / "model.keras").write_text("v1")))
+    assert (target / "model.keras").read_text() == "v1"
+
+    def broken(d: Path) -> None:
+        (d / "model.keras").write_text("half written")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_bundle(target, broken)
+    assert (target / "model.keras").read_text() == "v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # the temp dir is gone too
+
+
+def test_writing_over_a_folder_that_is_not_a_bundle_is_refused(tmp_path):
+    precious = tmp_path / "photos"
+    precious.mkdir()
+    (precious / "holiday.jpg").write_bytes(b"...")
+    with pytest.raises(BundleError, match="not a model bundle"):
+        write_bundle(precious, lambda d: None)
+    assert (precious / "holiday.jpg").exists()
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: None, "not found"),
+    (lambda p: p.mkdir(), "config.json missing"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text('{"format": "other"}')), "not an aesthetic model"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text('{"format": "aesthetic-model", "format_version": 1,'
+                                                           ' "kind": "full"}')), "model.keras missing"),
+])
+def test_load_model_names_what_is_wrong(tmp_path, setup, message):
+    path = tmp_path / "m"
+    setup(path)
+    with pytest.raises(BundleError, match=message):
+        load_model(path)
+
+
+def test_student_bundle_round_trip(tmp_path):
+    from aesthetic.student import StudentConfig, build_student, save_student_bundle
+
+    config = StudentConfig(image_size=32, head=(8,))
+    model = build_student(32, None, head=(8,), seed=1)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (40 + 7 * k, 50, 3)).astype(np.uint8) for k in range(4)]
+    save_student_bundle(tmp_path / "student", model, 0.42, config, {"agreement": 1.0})
+    student = load_model(tmp_path / "student")
+    assert isinstance(student, StudentModel) and student.kind == "student"
+    assert student.threshold == pytest.approx(0.42) and student.image_size == 32
+    from aesthetic.imageio import Resize
+
+    by_hand = predict_batched(model, np.stack([Resize(height=32, width=32).apply(im) for im in images])
+                              .astype(np.float32))
+    np.testing.assert_array_equal(student.predict_images(images), by_hand)
+
+
+def test_prediction_result_csv(tmp_path):
+    result = PredictionResult(["a.jpg", "b.jpg"], np.array([0.75, np.nan], np.float32),
+                              np.array([1, -1], np.int8), ["", "truncated JPEG"], 0.5)
+    out = result.to_csv(tmp_path / "p.csv")
+    assert out.read_text().splitlines() == ["path,p_aesthetic,label,error", "a.jpg,0.750000,1,",
+                                            "b.jpg,,,truncated JPEG"]
+    assert result.failures() == [("b.jpg", "truncated JPEG")]
