@@ -22,6 +22,7 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "aesthetic.feature_extraction.cli",
     "aesthetic.explain.cli",
+    "aesthetic.reports.cli",
 ]
 
 

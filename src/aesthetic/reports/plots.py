@@ -1,0 +1,149 @@
+"""PNG figures of a benchmark report (matplotlib, Agg backend: no display needed).
+
+* :func:`scorer_panel`: one scorer on one set: confusion matrix, score histogram
+  per class with the threshold, ROC curve, reliability diagram.
+* :func:`roc_overlay`: every scorer's ROC on one set, so "does the model beat aspect
+  ratio?" is one glance.
+* :func:`robustness_heatmap`: accuracy of every scorer under every transformation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from aesthetic.reports.metrics import BinaryMetrics, roc_curve  # noqa: E402
+
+DPI = 72
+CLASS_NAMES = {0: "not aesthetic (0)", 1: "aesthetic (1)"}
+CLASS_COLOURS = {0: "tab:blue", 1: "tab:orange"}
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": it draws every figure twice
+    plt.close(fig)
+    return path
+
+
+def _message(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _confusion(ax, m: BinaryMetrics) -> None:
+    cm = np.asarray(m.confusion)
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(1, cm.max()))
+    for (r, c), v in np.ndenumerate(cm):
+        ax.text(c, r, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black", fontsize=12)
+    ax.set_xticks([0, 1], ["pred 0", "pred 1"])
+    ax.set_yticks([0, 1], ["true 0", "true 1"])
+    ax.set_title(f"confusion (acc {m.accuracy:.3f})")
+
+
+def _histogram(ax, y: np.ndarray, scores: np.ndarray, meta: Mapping[str, Any]) -> None:
+    lo, hi = (0.0, 1.0) if meta["probabilistic"] else (float(scores.min()), float(scores.max()))
+    if hi <= lo:
+        hi = lo + 1.0
+    bins = np.linspace(lo, hi, 21)
+    for label in (0, 1):
+        if np.any(y == label):
+            ax.hist(scores[y == label], bins=bins, alpha=0.6, color=CLASS_COLOURS[label],
+                    label=f"{CLASS_NAMES[label]} n={int(np.sum(y == label))}")
+    ax.axvline(meta["threshold"], color="black", linestyle="--", linewidth=1, label="threshold")
+    ax.set_xlabel(meta["score_label"])
+    ax.set_ylabel("images")
+    ax.set_title("scores per class")
+    ax.legend(fontsize=7)
+
+
+def _roc(ax, y: np.ndarray, scores: np.ndarray, m: BinaryMetrics) -> None:
+    if m.roc_auc is None:
+        _message(ax, "ROC undefined:\nthe set holds one class only")
+        ax.set_title("ROC")
+        return
+    fpr, tpr, _ = roc_curve(y, scores)
+    ax.plot(fpr, tpr, color="tab:green")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC (AUC {m.roc_auc:.3f})")
+    ax.set_aspect("equal")
+
+
+def _reliability(ax, m: BinaryMetrics) -> None:
+    ax.set_title("reliability")
+    if m.reliability is None:
+        _message(ax, "not a probability:\nno reliability diagram")
+        return
+    rel = m.reliability
+    centres = (np.asarray(rel.edges[:-1]) + np.asarray(rel.edges[1:])) / 2
+    width = rel.edges[1] - rel.edges[0]
+    frac = np.array([np.nan if v is None else v for v in rel.fraction_positive])
+    ax.bar(centres, np.nan_to_num(frac), width=width * 0.9, color="tab:purple", alpha=0.7,
+           label="fraction aesthetic")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+    for c, n in zip(centres, rel.count):
+        if n:
+            ax.text(c, 0.02, str(n), ha="center", fontsize=6, rotation=90)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean P(aesthetic) in bin")
+    ax.set_ylabel("fraction aesthetic")
+    ax.set_title(f"reliability (ECE {rel.ece:.3f})")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def scorer_panel(path: Path, set_name: str, meta: Mapping[str, Any], y: np.ndarray,
+                 scores: np.ndarray, m: BinaryMetrics) -> Path:
+    fig, axes = plt.subplots(2, 2, figsize=(8, 7))
+    _confusion(axes[0, 0], m)
+    _histogram(axes[0, 1], y, scores, meta)
+    _roc(axes[1, 0], y, scores, m)
+    _reliability(axes[1, 1], m)
+    fig.suptitle(f"{meta['name']} on {set_name} (n={m.n}, {meta['decision']})", fontsize=11)
+    return _save(fig, path)
+
+
+def roc_overlay(path: Path, set_name: str, y: np.ndarray, scores: Mapping[str, np.ndarray],
+                aucs: Mapping[str, float | None]) -> Path | None:
+    """All scorers' ROC curves on one set; None (nothing written) when ROC is undefined."""
+    if len(np.unique(y)) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    for name, s in scores.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        style = "-" if not name.startswith("baseline:") else "--"
+        ax.plot(fpr, tpr, style, linewidth=1.5 if style == "-" else 1,
+                label=f"{name} ({aucs[name]:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC on {set_name} (AUC in legend)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_aspect("equal")
+    return _save(fig, path)
+
+
+def robustness_heatmap(path: Path, set_name: str, transforms: Sequence[str], scorers: Sequence[str],
+                       accuracy: np.ndarray, original: Sequence[float]) -> Path:
+    """``accuracy`` is ``(len(scorers), len(transforms))``; ``original`` the untransformed accuracy."""
+    data = np.column_stack([np.asarray(original), accuracy])
+    cols = ["original", *transforms]
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3, 0.45 * len(scorers) + 1.8))
+    ax.imshow(data, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for (r, c), v in np.ndenumerate(data):
+        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(scorers)), scorers, fontsize=8)
+    ax.set_title(f"accuracy under test-time transformations ({set_name})")
+    return _save(fig, path)

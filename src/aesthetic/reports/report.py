@@ -1,0 +1,408 @@
+"""Write a benchmark result as a report directory: report.md, report.json, plots/, splits/.
+
+The directory is built beside its destination and renamed into place, so a reader
+sees the previous complete report or the new complete one, never a half-written mix.
+An existing destination is replaced only if it is empty or holds a previous report.
+
+``report.md`` leads with the command that made it and the headline table (rows =
+scorers, columns = sets, accuracy, as the original system's results table), then
+the shortcut check against the hand-crafted baselines, the data and its caveats,
+the leakage check, per-set details with figures, robustness and the baselines'
+coefficients. ``report.json`` holds every number; ``splits/<set>.csv`` lists the
+exact images of each set (a labels CSV that can be re-read).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aesthetic.reports.benchmark import BenchmarkResult
+from aesthetic.reports.metrics import BinaryMetrics
+from aesthetic.reports.sources import labels_csv_text
+
+REPORT_FORMAT = "aesthetic-benchmark-report"
+MAX_LISTED_PAIRS = 25
+
+
+class ReportError(ValueError):
+    """The report cannot be written where asked."""
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a set or scorer name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "unnamed"
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return None if math.isnan(v) or math.isinf(v) else v
+    return value
+
+
+# --------------------------------------------------------------------------- formatting
+
+def _num(value: float | None, metric: str = "", m: BinaryMetrics | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "undefined"
+    text = f"{value:.{digits}f}"
+    if m is not None and metric in m.by_convention:
+        text += "†"
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda c: str(c).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _set_header(result: BenchmarkResult, name: str) -> str:
+    ss = result.set_scores[name]
+    pos = int(ss.y.sum())
+    return f"{name} (n={len(ss.y)}: {pos} / {len(ss.y) - pos})"
+
+
+def _headline(result: BenchmarkResult, metric: str) -> str:
+    names = list(result.sets)
+    rows = []
+    for s in result.scorers:
+        row = [s["name"]]
+        for n in names:
+            m = result.metrics[n].get(s["name"])
+            row.append("—" if m is None else _num(getattr(m, metric), metric, m))
+        rows.append(row)
+    return _table(["scorer", *[_set_header(result, n) for n in names]], rows)
+
+
+def _shortcut_check(result: BenchmarkResult) -> list[str]:
+    """One line per (model or peer, set with both classes): AUC against aspect ratio and the
+    best single hand-crafted feature."""
+    single = [s["name"] for s in result.scorers
+              if s["kind"] == "baseline" and len(_baseline_features(result, s["name"])) == 1]
+    if not single:
+        return ["No single-feature baselines were fitted (the suite has no [train] section), so the "
+                "shortcut check could not run."]
+    aspect = next((n for n in single if "aspect" in n), None)
+    lines = []
+    for s in result.scorers:
+        if s["kind"] == "baseline":
+            continue
+        for set_name, by_scorer in result.metrics.items():
+            m = by_scorer.get(s["name"])
+            if m is None or m.roc_auc is None:
+                continue
+            best = max(single, key=lambda n: by_scorer[n].roc_auc or 0.0)
+            best_auc = by_scorer[best].roc_auc or 0.0
+            aspect_auc = by_scorer[aspect].roc_auc if aspect else None
+            beats_aspect = aspect_auc is None or m.roc_auc > aspect_auc
+            verdict = "beats" if m.roc_auc > best_auc else "**does not beat**"
+            line = (f"- **{s['name']}** on {set_name}: AUC {m.roc_auc:.3f}; aspect ratio alone "
+                    f"{_num(aspect_auc)}; best single feature ({best.removeprefix('baseline: ')}) "
+                    f"{best_auc:.3f}: {verdict} every single hand-crafted feature.")
+            if not beats_aspect:
+                line += " It cannot beat aspect ratio: it has likely learned a framing shortcut."
+            lines.append(line)
+    return lines or ["No model or peer was scored on a set holding both classes."]
+
+
+def _baseline_features(result: BenchmarkResult, scorer_name: str) -> tuple[str, ...]:
+    from aesthetic.baselines import baseline_name
+
+    for model in result.baselines:
+        if baseline_name(model.features) == scorer_name:
+            return tuple(model.features)
+    return ()
+
+
+def _data_section(result: BenchmarkResult) -> list[str]:
+    spec = result.suite.spec
+    lines = ["## Data", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    rows = []
+    for name, rset in result.sets.items():
+        ss = result.set_scores[name]
+        n = len(ss.y)
+        pos = int(ss.y.sum())
+        rows.append([name, str(n), str(pos), str(n - pos), f"{pos / n:.2f}" if n else "—",
+                     str(len(ss.unreadable)), f"[csv](splits/{slug(name)}.csv)",
+                     "; ".join(rset.provenance)])
+    lines += [_table(["set", "n scored", "aesthetic", "not", "fraction aesthetic", "unreadable",
+                      "members", "source"], rows), ""]
+    if result.baseline_train is not None:
+        bt = result.baseline_train
+        lines += [f"Baselines were fitted on the suite's `[train]` set: {bt['n']} images "
+                  f"({bt['n_positive']} aesthetic, {bt['n_negative']} not; "
+                  f"{len(bt['unreadable'])} unreadable) from " + "; ".join(bt["provenance"])
+                  + " ([csv](splits/train.csv)).", ""]
+    lines += [f"Split: stratified by label, each image's part fixed by sha256(\"seed:path\") "
+              f"(test_fraction {spec.split.test_fraction:g}, seed {spec.split.seed}); parts of one "
+              "source never share an image.", ""]
+    if spec.caveats:
+        lines += ["**Caveats of this data** (read before trusting any number):", ""]
+        lines += [f"- {c.strip()}" for c in spec.caveats] + [""]
+    unreadable = {p: r for ss in result.set_scores.values() for p, r in ss.unreadable.items()}
+    if unreadable:
+        lines += [f"Unreadable images (skipped, {len(unreadable)}):", ""]
+        lines += [f"- `{p}`: {r}" for p, r in sorted(unreadable.items())] + [""]
+    return lines
+
+
+def _leakage_section(result: BenchmarkResult) -> list[str]:
+    lines = ["## Leakage check", ""]
+    rep = result.audit
+    if rep is None:
+        return lines + ["Not run (`--no-leakage`).", ""]
+    if not rep.training_sets:
+        lines += ["No training set is named (no `[train]` section, no `--model-train`): leakage "
+                  "between training and benchmark images could not be checked.", ""]
+    leak = rep.leakage
+    lines += [f"Exact (sha256 of bytes) and near duplicates (pHash Hamming distance <= "
+              f"{rep.max_distance} of 64 bits) between the training set(s) "
+              f"({', '.join(rep.training_sets) or 'none'}) and every benchmark set, and inside each set.", ""]
+    if rep.training_sets:
+        lines += [f"**{'No leakage found' if not leak else f'{len(leak)} leaked pairs found'}.**", ""]
+    rows = [[k, str(sum(p.kind == 'exact' for p in v)), str(sum(p.kind == 'near' for p in v))]
+            for k, v in rep.across.items()]
+    rows += [[f"inside {k}", str(sum(p.kind == 'exact' for p in v)), str(sum(p.kind == 'near' for p in v))]
+             for k, v in rep.within.items()]
+    lines += [_table(["comparison", "exact pairs", "near pairs"], rows), ""]
+    listed = leak + [p for v in rep.within.values() for p in v]
+    if listed:
+        lines += ["Pairs (first %d):" % min(len(listed), MAX_LISTED_PAIRS), ""]
+        lines += [f"- {p.kind} (distance {p.distance}): {p.set_a} `{p.path_a}` ~ {p.set_b} `{p.path_b}`"
+                  for p in listed[:MAX_LISTED_PAIRS]] + [""]
+    hist = rep.nearest_distance_histogram
+    nonzero = [d for d, c in enumerate(hist) if c and d < 65]
+    if nonzero:
+        lines += [f"Nearest-neighbour pHash distance inside the sets ranges {min(nonzero)}..{max(nonzero)} "
+                  f"(threshold {rep.max_distance}); report.json holds the histogram.", ""]
+    return lines
+
+
+def _details_section(result: BenchmarkResult, plots: dict[str, dict[str, str]],
+                     overlays: dict[str, str]) -> list[str]:
+    lines = ["## Per-set details", "",
+             "† set by convention, not measured (zero_division=0; see the notes under the table). "
+             "ECE: expected calibration error over 10 bins, for probability scores only.", ""]
+    for name in result.sets:
+        lines += [f"### {_set_header(result, name)}", ""]
+        by_scorer = result.metrics[name]
+        if not by_scorer:
+            lines += ["No readable images.", ""]
+            continue
+        rows = []
+        notes = set()
+        for s in result.scorers:
+            m = by_scorer[s["name"]]
+            (tn, fp), (fn, tp) = m.confusion
+            ece = "—" if m.reliability is None else f"{m.reliability.ece:.3f}"
+            rows.append([s["name"], s["decision"], _num(m.accuracy), _num(m.balanced_accuracy),
+                         _num(m.precision, "precision", m), _num(m.recall, "recall", m),
+                         _num(m.f1, "f1", m), _num(m.roc_auc), ece, str(tn), str(fp), str(fn), str(tp),
+                         f"[figure]({plots[name][s['name']]})"])
+            notes.update(m.notes)
+        lines += [_table(["scorer", "decision", "accuracy", "balanced acc.", "precision", "recall",
+                          "F1", "ROC-AUC", "ECE", "TN", "FP", "FN", "TP", "plots"], rows), ""]
+        if notes:
+            lines += [f"- {n}" for n in sorted(notes)] + [""]
+        if name in overlays:
+            lines += [f"![ROC of every scorer on {name}]({overlays[name]})", ""]
+    return lines
+
+
+def _robustness_section(result: BenchmarkResult, heatmap: str | None) -> list[str]:
+    lines = ["## Robustness", ""]
+    if not result.robustness:
+        return lines + ["Not run (no `[robustness]` section in the suite, or `--no-robustness`).", ""]
+    name = result.robustness_set
+    original = result.metrics[name]
+    n = result.robustness[0].n
+    units = {s["name"]: s["score_label"] for s in result.scorers}
+    lines += [f"Set {name} ({n} images) scored again after each test-time transformation. "
+              "Mean shift is the mean change of each scorer's own score (P(aesthetic), or NIMA's "
+              "1-10 mean rating); flips are the fraction of decisions that changed.", ""]
+    rows = []
+    for r in result.robustness:
+        base = original[r.scorer].accuracy
+        rows.append([r.transform, r.scorer, _num(r.accuracy), f"{r.accuracy - base:+.3f}",
+                     _num(r.balanced_accuracy), _num(r.roc_auc), f"{r.mean_shift:+.4f}",
+                     units[r.scorer], f"{r.flip_rate:.3f}"])
+    lines += [_table(["transform", "scorer", "accuracy", "Δ accuracy", "balanced acc.", "ROC-AUC",
+                      "mean shift", "score units", "flips"], rows), ""]
+    if heatmap:
+        lines += [f"![accuracy under transformations]({heatmap})", ""]
+    return lines
+
+
+def _baselines_section(result: BenchmarkResult) -> list[str]:
+    from aesthetic.baselines import FEATURE_SIDE, baseline_name
+
+    if not result.baselines:
+        return []
+    lines = ["## Hand-crafted baselines", "",
+             f"Features on a copy downsized to at most {FEATURE_SIDE} px (aspect ratio from the full "
+             "image); logistic regression on standardised features, class_weight=\"balanced\", "
+             "decision P > 0.5. Coefficients are per standard deviation of the feature "
+             "(positive = more aesthetic). All fitted values are in `baselines.json`.", ""]
+    rows = [[baseline_name(m.features),
+             ", ".join(f"{f} {c:+.3f}" for f, c in zip(m.features, m.coef_)), f"{m.intercept_:+.3f}",
+             str(m.n_train_)] for m in result.baselines]
+    return lines + [_table(["baseline", "coefficients", "intercept", "n train"], rows), ""]
+
+
+def render_markdown(result: BenchmarkResult, command: str, created: str,
+                    plots: dict[str, dict[str, str]], overlays: dict[str, str],
+                    heatmap: str | None) -> str:
+    spec = result.suite.spec
+    env = result.environment
+    lines = [f"# Benchmark report: {spec.name}", "", "Made with:", "", "```", command, "```", "",
+             f"{created} · suite `{result.suite.path}` · {env.get('platform', '')} · Python "
+             f"{env.get('python', '')}", ""]
+    lines += ["## Headline: accuracy per set", "",
+              "Rows are scorers (the project's model(s), the NIMA peer, hand-crafted baselines), "
+              "columns are sets with n: aesthetic / not. On a one-class set accuracy is the fraction "
+              "classified correctly (specificity for an all-negative set).", "",
+              _headline(result, "accuracy"), "", "### ROC-AUC per set", "",
+              "\"undefined\" where a set holds one class only.", "",
+              _headline(result, "roc_auc"), "", "### Balanced accuracy per set", "",
+              _headline(result, "balanced_accuracy"), "",
+              "## Shortcut check", "",
+              "A model that cannot beat a logistic regression on aspect ratio alone has learned "
+              "the framing of the sources, not aesthetics.", ""]
+    lines += _shortcut_check(result) + [""]
+    if result.notes:
+        lines += ["**Notes:**", ""] + [f"- {n}" for n in result.notes] + [""]
+    lines += _data_section(result)
+    lines += _leakage_section(result)
+    lines += _details_section(result, plots, overlays)
+    lines += _robustness_section(result, heatmap)
+    lines += _baselines_section(result)
+    t = result.timings
+    lines += ["## Run", "",
+              "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + ".", "",
+              "Versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()) + ".", ""]
+    return "\n".join(lines)
+
+
+def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str, Any]:
+    spec = result.suite.spec
+    return _jsonable({
+        "format": REPORT_FORMAT, "format_version": 1, "command": command, "created": created,
+        "suite": {"path": str(result.suite.path), "spec": spec.model_dump(mode="json")},
+        "scorers": result.scorers,
+        "sets": {name: {"n_listed": len(rset.items), "n_scored": len(result.set_scores[name].y),
+                        "n_positive": int(result.set_scores[name].y.sum()),
+                        "n_negative": int(len(result.set_scores[name].y) - result.set_scores[name].y.sum()),
+                        "provenance": rset.provenance, "members": f"splits/{slug(name)}.csv",
+                        "unreadable": result.set_scores[name].unreadable}
+                 for name, rset in result.sets.items()},
+        "metrics": {set_name: {s: m.to_dict() for s, m in by.items()}
+                    for set_name, by in result.metrics.items()},
+        "robustness": {"set": result.robustness_set,
+                       "rows": [r.to_dict() for r in result.robustness]},
+        "baselines": {"train": result.baseline_train,
+                      "models": [m.to_dict() for m in result.baselines]},
+        "audit": result.audit.to_dict() if result.audit is not None else None,
+        "notes": result.notes, "timings": result.timings, "environment": result.environment,
+    })
+
+
+def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:
+    from aesthetic.reports import plots as P
+
+    panels: dict[str, dict[str, str]] = {}
+    overlays: dict[str, str] = {}
+    for name, ss in result.set_scores.items():
+        panels[name] = {}
+        if len(ss.y) == 0:
+            continue
+        for meta in result.scorers:
+            rel = f"plots/{slug(name)}/{slug(meta['name'])}.png"
+            P.scorer_panel(root / rel, name, meta, ss.y, ss.scores[meta["name"]],
+                           result.metrics[name][meta["name"]])
+            panels[name][meta["name"]] = rel
+        rel = f"plots/{slug(name)}/roc_all.png"
+        aucs = {s: result.metrics[name][s].roc_auc for s in ss.scores}
+        if P.roc_overlay(root / rel, name, ss.y, ss.scores, aucs) is not None:
+            overlays[name] = rel
+    heatmap = None
+    if result.robustness:
+        transforms = list(dict.fromkeys(r.transform for r in result.robustness))
+        names = [s["name"] for s in result.scorers]
+        acc = np.array([[next(r.accuracy for r in result.robustness
+                              if r.transform == t and r.scorer == s) for t in transforms] for s in names])
+        original = [result.metrics[result.robustness_set][s].accuracy for s in names]
+        heatmap = "plots/robustness.png"
+        P.robustness_heatmap(root / heatmap, result.robustness_set, transforms, names, acc, original)
+    return panels, overlays, heatmap
+
+
+def _prepare_destination(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise ReportError(f"{out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / "report.json").is_file():
+            raise ReportError(f"{out}: exists, is not empty and holds no previous report; "
+                              "choose another --out")
+
+
+def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> Path:
+    """Write report.md, report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
+    from aesthetic.baselines import baselines_json
+
+    out = Path(out_dir).resolve()
+    _prepare_destination(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        splits = tmp / "splits"
+        splits.mkdir()
+        for name, rset in result.sets.items():
+            (splits / f"{slug(name)}.csv").write_text(labels_csv_text(rset.items, out / "splits"))
+        if result.suite.train is not None:
+            (splits / "train.csv").write_text(labels_csv_text(result.suite.train.items, out / "splits"))
+        if result.baselines:
+            (tmp / "baselines.json").write_text(baselines_json(result.baselines))
+        panels, overlays, heatmap = _write_plots(result, tmp)
+        (tmp / "report.json").write_text(json.dumps(report_dict(result, command, created), indent=2))
+        (tmp / "report.md").write_text(render_markdown(result, command, created, panels, overlays, heatmap))
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
