@@ -75,3 +75,44 @@ def mobilenet_store(tmp_path_factory, shared_data, nima_file) -> Path:
                 branches={"mobilenet": BranchData(result.features["mobilenet"], fx.branch_attrs("mobilenet"))},
                 metadata={"extractor": fx.config()}, dtype="float32")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_images(tmp_path_factory) -> tuple[list[str], list[float]]:
+    """16 small synthetic photos: bright smooth gradients (label 1, JPEG) and dark noise (label 0, PNG)."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("tiny_images")
+    rng = np.random.default_rng(0)
+    paths, labels = [], []
+    for _ in range(8):
+        h, w = int(rng.integers(60, 90)), int(rng.integers(60, 90))
+        ramp = np.linspace(120, 250, w)[None, :, None] * np.ones((h, 1, 3))
+        smooth = (ramp + rng.normal(0, 3, (h, w, 3))).clip(0, 255).astype(np.uint8)
+        noisy = rng.integers(0, 90, (h, w, 3)).astype(np.uint8)
+        for img, label, ext in ((smooth, 1.0, ".jpg"), (noisy, 0.0, ".png")):
+            path = folder / f"img{len(paths):02d}{ext}"
+            cv2.imwrite(str(path), img[:, :, ::-1])
+            paths.append(str(path))
+            labels.append(label)
+    return paths, labels
+
+
+#: A random-weight MobileNet branch at a quarter of its input size (56x56): fast, deterministic.
+TINY_EXTRACTOR = dict(branches=["mobilenet"], weights=None, input_scale=0.25, batch_size=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_images) -> Path:
+    """Feature store of ``tiny_images`` through TINY_EXTRACTOR, labels and extractor config included."""
+    from aesthetic.feature_extraction import FeatureExtractor
+    from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_store
+
+    paths, labels = tiny_images
+    extractor = FeatureExtractor(**TINY_EXTRACTOR)
+    result = extractor.extract_paths(paths)
+    branches = {b: BranchData(result.features[b], extractor.branch_attrs(b)) for b in extractor.branch_names}
+    return write_store(tmp_path_factory.mktemp("tiny_store") / "features.h5", ids=[Path(p).name for p in paths],
+                       paths=paths, labels=labels, status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok],
+                       errors=result.errors, branches=branches, metadata={"extractor": extractor.config()},
+                       dtype="float32")

@@ -9,52 +9,19 @@ import numpy as np
 import pytest
 
 from aesthetic.classifier import FCConfig, predict_batched
-from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, write_store
+from aesthetic.feature_store import FeatureStore
 from aesthetic.model import (BundleError, PredictionResult, StudentModel, load_model, AestheticModel,
                              write_bundle)
 
-TINY = dict(branches=["mobilenet"], weights=None, input_scale=0.25, batch_size=8)  # 56x56 inputs, random weights
-
-
-def make_images(folder: Path, n_per_class: int = 8, seed: int = 0) -> tuple[list[str], list[float]]:
-    """Bright smooth gradients (label 1) and dark noise (label 0), as JPEG and PNG files."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, labels = [], []
-    for k in range(n_per_class):
-        h, w = int(rng.integers(60, 90)), int(rng.integers(60, 90))
-        ramp = np.linspace(120, 250, w)[None, :, None] * np.ones((h, 1, 3))
-        smooth = (ramp + rng.normal(0, 3, (h, w, 3))).clip(0, 255).astype(np.uint8)
-        noisy = rng.integers(0, 90, (h, w, 3)).astype(np.uint8)
-        for img, label, ext in ((smooth, 1.0, ".jpg"), (noisy, 0.0, ".png")):
-            path = folder / f"img{len(paths):02d}{ext}"
-            cv2.imwrite(str(path), img[:, :, ::-1])
-            paths.append(str(path))
-            labels.append(label)
-    return paths, labels
-
-
-def write_features(extractor, paths, labels, out: Path) -> Path:
-    result = extractor.extract_paths(paths)
-    branches = {b: BranchData(result.features[b], extractor.branch_attrs(b)) for b in extractor.branch_names}
-    return write_store(out, ids=[Path(p).name for p in paths], paths=paths, labels=labels,
-                       status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok], errors=result.errors,
-                       branches=branches, metadata={"extractor": extractor.config()}, dtype="float32")
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_images, tiny_store):
     """A full bundle trained on tiny random-weight MobileNet features through a GA selection."""
-    from aesthetic.feature_extraction import FeatureExtractor
     from aesthetic.genetic_selection.ga import GeneticSelector
     from aesthetic.training import train_from_store
 
     root = tmp_path_factory.mktemp("bundle")
-    paths, labels = make_images(root / "images")
-    extractor = FeatureExtractor(**TINY)
-    store_path = write_features(extractor, paths, labels, root / "features.h5")
+    paths, labels = tiny_images
+    store_path = tiny_store
     with FeatureStore.open(store_path) as store:
         selector = GeneticSelector(k=48, population=6, elite=1, parents=4, generations=2, fitness="proxy",
                                    progress=False).fit_store(store)
@@ -63,7 +30,7 @@ def trained(tmp_path_factory):
                                      fc_config=FCConfig(hidden=(16, 8, 4), epochs=4, patience=2,
                                                         validation_fraction=0.25))
     return {"root": root, "paths": paths, "labels": labels, "store": store_path, "model": model,
-            "result": result, "extractor": extractor, "bundle": root / "model"}
+            "result": result, "bundle": root / "model"}
 
 
 def test_bundle_holds_everything_to_go_from_image_to_probability(trained):

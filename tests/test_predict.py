@@ -1,0 +1,154 @@
+"""`aesthetic train / distill / predict / augment-features` and the one-call Python API, end to end on tiny data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from aesthetic import train_cli
+from aesthetic.model import AestheticModel, load_model
+
+runner = CliRunner()
+
+
+def make_app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """aesthetic (test app)"""
+
+    train_cli.register(app)
+    return app
+
+
+APP = make_app()
+
+
+def invoke(*args: str):
+    result = runner.invoke(APP, [str(a) for a in args])
+    return result
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_store) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "model"
+    result = invoke("train", tiny_store, "--out", out, "--hidden", "16,8,4", "--epochs", "4", "--patience", "2",
+                    "--validation-fraction", "0.25")
+    assert result.exit_code == 0, result.output
+    assert "wrote model bundle" in result.output and "balanced_accuracy" in result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, tiny_images) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    good_jpeg = Path(next(p for p in tiny_images[0] if p.endswith(".jpg"))).read_bytes()
+    files = {"truncated": folder / "cut.jpg", "text": folder / "notes.jpg", "empty": folder / "empty.png",
+             "missing": folder / "nowhere.jpg"}
+    files["truncated"].write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    files["text"].write_text("this is not an image")
+    files["empty"].write_bytes(b"")
+    return files
+
+
+def test_train_writes_a_bundle_with_all_features_by_default(model_dir):
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["selector_kind"] == "all" and config["n_features_selected"] == 5952
+    assert config["fc"]["hidden"] == [16, 8, 4]
+
+
+def test_predict_reports_and_skips_corrupt_inputs(model_dir, tiny_images, bad_files, tmp_path):
+    good = tiny_images[0][:3]
+    out = tmp_path / "predictions.csv"
+    result = invoke("predict", model_dir, *good, *[str(p) for p in bad_files.values()], "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "scored 3 of 7 images" in result.output and "4 image(s) skipped" in result.output
+    rows = list(csv.DictReader(open(out)))
+    assert [r["path"] for r in rows] == good + [str(p) for p in bad_files.values()]
+    for row in rows[:3]:
+        assert 0.0 <= float(row["p_aesthetic"]) <= 1.0 and row["label"] in ("0", "1") and row["error"] == ""
+    reasons = {Path(r["path"]).name: r["error"] for r in rows[3:]}
+    assert "truncated" in reasons["cut.jpg"]
+    assert "not a supported image" in reasons["notes.jpg"]
+    assert "empty" in reasons["empty.png"]
+    assert "not found" in reasons["nowhere.jpg"]
+    assert all(r["p_aesthetic"] == "" and r["label"] == "" for r in rows[3:])
+    # the scores of good images do not depend on the bad ones beside them
+    api = AestheticModel.load(model_dir).predict(good, progress=False)
+    np.testing.assert_allclose([float(r["p_aesthetic"]) for r in rows[:3]], api.p_aesthetic, atol=1e-6)
+
+
+def test_predict_labels_follow_the_stored_threshold(model_dir, tiny_images):
+    model = load_model(model_dir)
+    result = model.predict(tiny_images[0], progress=False)
+    np.testing.assert_array_equal(result.labels, (result.p_aesthetic >= model.threshold).astype(np.int8))
+
+
+def test_predict_with_only_bad_inputs_exits_non_zero_but_lists_them(model_dir, bad_files):
+    result = invoke("predict", model_dir, bad_files["text"])
+    assert result.exit_code == 1
+    assert "scored 0 of 1" in result.output and "notes.jpg" in result.output
+
+
+def test_predict_takes_a_folder(model_dir, tiny_images):
+    folder = Path(tiny_images[0][0]).parent
+    result = invoke("predict", model_dir, folder)
+    assert result.exit_code == 0, result.output
+    assert f"scored {len(tiny_images[0])} of {len(tiny_images[0])} images" in result.output
+
+
+def test_predict_bad_model_is_one_clear_error(tmp_path, tiny_images):
+    result = invoke("predict", tmp_path / "no_model", tiny_images[0][0])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_predict_student_flag_without_a_student_says_how_to_make_one(model_dir, tiny_images):
+    result = invoke("predict", model_dir, tiny_images[0][0], "--student")
+    assert result.exit_code == 2 and "distill" in result.output
+
+
+def test_train_rejects_bad_hidden_widths(tiny_store, tmp_path):
+    result = invoke("train", tiny_store, "--out", tmp_path / "m", "--hidden", "16,x")
+    assert result.exit_code != 0 and "--hidden" in result.output
+
+
+def test_distill_fc_student_via_cli(model_dir, tmp_path, tiny_images):
+    out = tmp_path / "student_fc"
+    result = invoke("distill", model_dir, "--out", out, "--hidden", "8,4,2", "--epochs", "4")
+    assert result.exit_code == 0, result.output
+    student = load_model(out)
+    assert student.kind == "full"
+    config = json.loads((out / "config.json").read_text())
+    assert config["fc"]["hidden"] == [8, 4, 2] and config["distillation"]["temperature"] == 4.0
+    assert config["distilled_from"] == [str(model_dir.resolve())]
+    p = student.predict(tiny_images[0][:2], progress=False).p_aesthetic
+    assert np.all((p >= 0) & (p <= 1))
+
+
+def test_augment_features_adds_linked_rows(tiny_store, tmp_path):
+    from aesthetic.classifier import source_ids
+    from aesthetic.feature_store import FeatureStore
+
+    out = tmp_path / "augmented.h5"
+    result = invoke("augment-features", tiny_store, "--out", out, "--copies", "2")
+    assert result.exit_code == 0, result.output
+    with FeatureStore.open(tiny_store) as base, FeatureStore.open(out) as aug:
+        n = len(base)
+        assert len(aug) == 3 * n
+        assert list(aug.ids[:n]) == list(base.ids)
+        assert list(aug.ids[n:n + 2]) == [f"{base.ids[0]}#aug1", f"{base.ids[0]}#aug2"]
+        np.testing.assert_array_equal(aug.read("mobilenet", slice(0, n)), base.read("mobilenet"))
+        np.testing.assert_array_equal(aug.labels[n:], np.repeat(base.labels, 2))
+        assert list(source_ids(aug.ids[n:])) == list(np.repeat(base.ids, 2))
+        # an augmented copy is a different picture: its features differ from its source's
+        assert not np.allclose(aug.read("mobilenet", [n]), base.read("mobilenet", [0]))
+        assert aug.metadata["augment"]["copies"] == 2
