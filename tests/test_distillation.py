@@ -83,3 +83,36 @@ def test_student_on_selected_features_learns_the_teacher():
     p_t = teacher_logit(x_new) >= 0.0
     p_s = predict_batched(student.model, x_new[:, :6]) >= student.threshold
     assert np.mean(p_t == p_s) > 0.85
+
+
+def test_end_to_end_student_agrees_with_its_teacher_on_real_photos(mobilenet_store, tmp_path):
+    """Teacher: FC on real NIMA-MobileNet features of 60 photos. Student: MobileNet on pixels (NIMA
+    backbone, frozen) trained on the teacher's soft labels. On 24 held-out photos they must agree far
+    above the agreement two independent raters with the same positive rates would reach."""
+    from aesthetic.classifier import FCConfig
+    from aesthetic.feature_store import FeatureStore, write_store, BranchData
+    from aesthetic.student import StudentConfig, distill_end_to_end
+    from aesthetic.training import train_from_store
+
+    with FeatureStore.open(mobilenet_store) as store:
+        train = np.arange(60)
+        held_out = np.arange(60, len(store))
+        train_store = write_store(
+            tmp_path / "train.h5", ids=store.ids[train], paths=store.paths[train], labels=store.labels[train],
+            status=store.status[train], errors=store.errors[train],
+            branches={"mobilenet": BranchData(store.read("mobilenet", train), {})}, metadata=store.metadata,
+            dtype="float32")
+        teacher, _ = train_from_store(train_store, tmp_path / "model",
+                                      fc_config=FCConfig(hidden=(64, 16, 8), epochs=60, patience=15))
+        p_teacher = teacher.predict_store(store, held_out)  # from stored features, no backbone run
+        held_paths = list(store.paths[held_out])
+    student, metrics = distill_end_to_end(tmp_path / "model", config=StudentConfig(epochs=3, patience=3, head=(32,)))
+    assert student.kind == "student" and student.path == tmp_path / "model" / "student"
+    assert metrics["train_images"] + metrics["validation_images"] == 60
+    p_student = student.predict(held_paths, progress=False).p_aesthetic
+    t, s = p_teacher >= teacher.threshold, p_student >= student.threshold
+    observed = np.mean(t == s)
+    chance = t.mean() * s.mean() + (1 - t.mean()) * (1 - s.mean())
+    kappa = (observed - chance) / (1 - chance)
+    assert kappa > 0.4, (observed, chance)
+    assert np.corrcoef(p_teacher, p_student)[0, 1] > 0.5
