@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from aesthetic.datasets import ManifestError, load_manifest
-        from aesthetic.explain.explanation import verdict
+        from aesthetic.explain.explanation import DEFAULT_THRESHOLD, verdict
         from aesthetic.explain.pipeline import ExplainConfig, explain_file, output_stems
         from aesthetic.explain.superpixels import SegmentationConfig
         from aesthetic.imageio import ImageReadError
@@ -111,9 +111,10 @@ def register(app: typer.Typer) -> None:
         except (ImportError, OSError, ValueError) as exc:
             fail(f"MODEL {model}: cannot load ({exc})")
         score_fn = score_function(loaded)
+        threshold = float(getattr(loaded, "threshold", DEFAULT_THRESHOLD))
         console.print(f"explaining {len(manifest)} photo(s) through the {through} model ({bundle}), "
                       f"{', '.join(methods)}, {samples} samples, {config.segmentation.describe()}, "
-                      f"baseline {baseline}", highlight=False, soft_wrap=True)
+                      f"baseline {baseline}, threshold {threshold:.3f}", highlight=False, soft_wrap=True)
 
         failures, started = [], time.perf_counter()
         paths = [Path(p) for p in manifest.paths]
@@ -121,13 +122,13 @@ def register(app: typer.Typer) -> None:
             try:
                 result = explain_file(path, stem, out, score_fn, config,
                                       extra={"model": str(bundle), "through": through},
-                                      progress=not no_progress)
+                                      threshold=threshold, progress=not no_progress)
             except ImageReadError as exc:
                 failures.append(str(exc))
                 console.print(f"[yellow]skipped[/yellow] {exc}", highlight=False, soft_wrap=True)
                 continue
             for name, explanation in result.explanations.items():
-                label, confidence = verdict(explanation.prediction)
+                label, confidence = verdict(explanation.prediction, threshold)
                 ranked = explanation.ranking()
                 console.print(
                     f"{path.name} {name}: {label} ({100 * confidence:.0f}% confident, P={explanation.prediction:.3f}); "

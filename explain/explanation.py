@@ -12,13 +12,17 @@ import numpy as np
 from aesthetic.explain.superpixels import superpixel_stats
 from aesthetic.feature_store import atomic_write_text
 
-#: Decision threshold on P(aesthetic) used for the label shown with an explanation.
-THRESHOLD = 0.5
+#: Decision threshold on P(aesthetic) when the model does not carry its own.
+DEFAULT_THRESHOLD = 0.5
 
 
-def verdict(probability: float) -> tuple[str, float]:
-    """(``"aesthetic"`` or ``"not aesthetic"``, confidence in that call, in [0.5, 1])."""
-    if probability >= THRESHOLD:
+def verdict(probability: float, threshold: float = DEFAULT_THRESHOLD) -> tuple[str, float]:
+    """(``"aesthetic"`` or ``"not aesthetic"``, confidence in that call).
+
+    The call is ``P >= threshold`` (a bundle's chosen threshold, 0.5 by default); the confidence is
+    the probability of the class called, ``P`` or ``1 - P``.
+    """
+    if probability >= threshold:
         return "aesthetic", float(probability)
     return "not aesthetic", float(1.0 - probability)
 
@@ -44,6 +48,7 @@ class Explanation:
     model_seconds: float = 0.0  # part of `seconds` spent inside score_fn
     baseline: str = ""
     segmentation: str = ""
+    threshold: float = DEFAULT_THRESHOLD  # decision threshold on P(aesthetic) for the label shown
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,7 +78,7 @@ class Explanation:
         return self.weights[self.segments]
 
     def to_dict(self) -> dict[str, Any]:
-        label, confidence = verdict(self.prediction)
+        label, confidence = verdict(self.prediction, self.threshold)
         stats = superpixel_stats(self.segments)
         for entry in stats:
             entry["weight"] = float(self.weights[entry["id"]])
@@ -82,6 +87,7 @@ class Explanation:
             "prediction": self.prediction,
             "label": label,
             "confidence": confidence,
+            "threshold": self.threshold,
             "base_value": self.base_value,
             "sum_of_weights": float(self.weights.sum()),
             "image_size_wh": [int(self.segments.shape[1]), int(self.segments.shape[0])],

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aesthetic.explain.explanation import Explanation
+from aesthetic.explain.explanation import DEFAULT_THRESHOLD, Explanation
 from aesthetic.explain.perturb import BASELINES, DEFAULT_BASELINE, DEFAULT_BATCH_SIZE, ScoreFn, check_scores
 from aesthetic.explain.superpixels import SegmentationConfig, segment
 
@@ -110,8 +110,12 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def explain_file(path: Path, stem: str, out_dir: Path, score_fn: ScoreFn, config: ExplainConfig,
-                 extra: dict | None = None, progress: bool = True) -> PhotoResult:
-    """Explain one photo file and write its PNGs and JSONs into ``out_dir``."""
+                 extra: dict | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 progress: bool = True) -> PhotoResult:
+    """Explain one photo file and write its PNGs and JSONs into ``out_dir``.
+
+    ``threshold``: the model's decision threshold on P(aesthetic), for the label shown.
+    """
     from aesthetic.explain.plots import save_bar_chart, save_overlay
     from aesthetic.imageio import read_image
 
@@ -121,6 +125,7 @@ def explain_file(path: Path, stem: str, out_dir: Path, score_fn: ScoreFn, config
     result = PhotoResult(Path(path), (photo.shape[1], photo.shape[0]), (image.shape[1], image.shape[0]),
                          explanations)
     for method, explanation in explanations.items():
+        explanation.threshold = float(threshold)
         explanation.extra.update({"image": str(path), "photo_size_wh": list(result.photo_size_wh),
                                   "explained_size_wh": list(result.explained_size_wh),
                                   "config": config.model_dump(mode="json"), **(extra or {})})

@@ -97,7 +97,7 @@ def overlay(image: np.ndarray, explanation: Explanation, annotate_top: int = 8) 
         cv2.putText(canvas, str(sid), (cx, cy), _FONT, marker, (0, 0, 0), thick + 2, cv2.LINE_AA)
         cv2.putText(canvas, str(sid), (cx, cy), _FONT, marker, (255, 255, 255), thick, cv2.LINE_AA)
 
-    label, confidence = verdict(explanation.prediction)
+    label, confidence = verdict(explanation.prediction, explanation.threshold)
     _caption(canvas, [
         (f"{explanation.method.upper()}: {label} ({100 * confidence:.0f}% confident, "
          f"P={explanation.prediction:.3f})", (255, 255, 255)),
@@ -137,7 +137,7 @@ def save_bar_chart(path: str | Path, explanation: Explanation, top: int = 15,
     ax.set_yticks(positions, labels, fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("contribution to P(aesthetic)  (green raised, red lowered)", fontsize=9)
-    label, confidence = verdict(explanation.prediction)
+    label, confidence = verdict(explanation.prediction, explanation.threshold)
     if explanation.method == "shap":
         total = (f"base {explanation.base_value:.3f} + sum {explanation.weights.sum():+.3f} = "
                  f"P {explanation.prediction:.3f}")

@@ -159,3 +159,45 @@ def test_same_stem_photos_do_not_overwrite_each_other():
 
     assert output_stems([Path("a/x.jpg"), Path("b/x.png"), Path("y.jpg"), Path("c/x.jpg")]) == ["x", "x_2", "y",
                                                                                                   "x_3"]
+
+
+# --------------------------------------------------------------------------- real bundles (aesthetic.model)
+
+@pytest.fixture(scope="module")
+def real_bundle(tmp_path_factory, tiny_store) -> Path:
+    """A tiny full bundle (random-weight MobileNet branch at 56 px -> FC) with a tiny student inside."""
+    from aesthetic.classifier import FCConfig
+    from aesthetic.student import StudentConfig, build_student, save_student_bundle
+    from aesthetic.training import train_from_store
+
+    root = tmp_path_factory.mktemp("explain_bundle") / "model"
+    train_from_store(tiny_store, root, fc_config=FCConfig(hidden=(16, 8, 4), epochs=2, patience=1,
+                                                          validation_fraction=0.25))
+    save_student_bundle(root / "student", build_student(32, None, head=(8,), seed=1), 0.5,
+                        StudentConfig(image_size=32, head=(8,)), {})
+    return root
+
+
+@pytest.mark.parametrize("through", ["full", "student"])
+def test_explains_through_a_real_bundle(through, real_bundle, photos, tmp_path):
+    from aesthetic.explain.pipeline import working_copy
+    from aesthetic.imageio import read_image
+    from aesthetic.model import load_model
+
+    application = typer.Typer()
+    explain_cli.register(application)  # the real loader this time
+    application.command("noop")(lambda: None)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(application, ["explain", str(real_bundle), str(photos[0]), "--out", str(out),
+                                              "--through", through, "--method", "shap", "--samples", "40",
+                                              "--n-segments", "10", "--max-side", "64", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "wide.shap.json").read_text())
+    model = load_model(real_bundle / "student" if through == "student" else real_bundle)
+    assert model.kind == through
+    expected = float(model.predict_images([working_copy(read_image(photos[0]), 64)])[0])
+    assert saved["prediction"] == pytest.approx(expected, abs=1e-5)
+    assert saved["threshold"] == pytest.approx(model.threshold)
+    assert saved["label"] == ("aesthetic" if expected >= model.threshold else "not aesthetic")
+    assert saved["base_value"] + sum(e["weight"] for e in saved["superpixels"]) == pytest.approx(expected, abs=1e-5)
+    assert cv2.imread(str(out / "wide.shap.png")).shape == cv2.imread(str(photos[0])).shape

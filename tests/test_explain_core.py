@@ -314,10 +314,20 @@ def test_json_weights_round_trip_and_shap_sums_to_prediction(chelsea_explanation
         areas = [entry["area_px"] for entry in saved["superpixels"]]
         assert sum(areas) == 300 * 451
         assert saved["segmentation"].startswith("slic(") and saved["image_size_wh"] == [451, 300]
-        assert saved["label"] == verdict(saved["prediction"])[0]
+        assert saved["label"] == verdict(saved["prediction"], saved["threshold"])[0]
         if explanation.method == "shap":
             assert saved["base_value"] + weights.sum() == pytest.approx(saved["prediction"], abs=1e-6)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_label_follows_the_models_threshold(grid):
+    explanation = Explanation(method="shap", segments=grid, weights=np.zeros(16), base_value=0.45, prediction=0.45,
+                              seconds=1, n_samples=1)
+    assert explanation.to_dict()["label"] == "not aesthetic"
+    assert explanation.to_dict()["confidence"] == pytest.approx(0.55)
+    explanation.threshold = 0.4  # a bundle whose chosen threshold is 0.4 calls P = 0.45 aesthetic
+    assert explanation.to_dict()["label"] == "aesthetic"
+    assert explanation.to_dict()["confidence"] == pytest.approx(0.45)
 
 
 def test_explanation_rejects_weights_that_do_not_match_segments(grid):
