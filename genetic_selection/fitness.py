@@ -1,0 +1,399 @@
+"""Fitness of GA individuals: validation accuracy of the FC classifier on their features, for a whole
+population at once.
+
+The FC is the project's classifier head: ``hidden`` dense layers, each followed by batch
+norm, ReLU and dropout, then one sigmoid unit, trained with Adam on binary
+cross-entropy. :class:`PopulationFC` trains ``P`` of them *as one model*: every weight
+has a leading population axis (``(P, fan_in, fan_out)``), the input of a batch is
+gathered once per step into ``(P, k, batch)`` (individual ``p`` sees columns
+``indices[p]``), and each layer is one batched matmul. The loss is the *sum* over
+individuals of each one's mean batch loss, so every individual gets exactly the
+gradient it would get alone (its parameters appear in no other term), and Adam's
+update is per parameter: ``P`` independent models, one kernel launch per layer instead
+of ``P`` Keras ``fit`` calls. It runs on the GPU when TensorFlow sees one.
+
+Determinism: initial weights come from numpy generators keyed by
+``(seed, generation, individual)``, batch order from ``(seed, generation)``, dropout masks
+from stateless TF random ops keyed by ``(seed, generation, group, step)``; nothing reads
+global random state, so a resumed GA run scores exactly as an uninterrupted one.
+
+:func:`one_at_a_time_fitness` (a Keras ``Sequential`` per individual, same
+hyperparameters) is the baseline the benchmark compares against. :class:`ProxyFitness`
+(ridge regression in dual form on a row sample) is a cheaper, optional stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .base import SelectionError
+
+log = logging.getLogger(__name__)
+
+# Keys that separate the random streams drawn from one run seed.
+_INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
+#: Memory one group of individuals may use for weights, optimizer state and activations.
+GROUP_MEMORY_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class FCSpec:
+    """Hyperparameters of the FC trained for each individual.
+
+    Defaults are sized for CPU: hidden layers 64 and 32 wide, dropout 0.3, 10 epochs of
+    batches of 64, Adam at 1e-3, batch-norm momentum 0.9 (so the moving statistics settle
+    within a short training run) and epsilon 1e-3 (Keras's).
+    """
+
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.3
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-3
+
+    def __post_init__(self) -> None:
+        hidden = tuple(int(h) for h in self.hidden)
+        object.__setattr__(self, "hidden", hidden)
+        if not hidden or min(hidden) < 1:
+            raise SelectionError(f"hidden must be one or more positive layer widths, got {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SelectionError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise SelectionError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise SelectionError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+
+# -- where the features come from ----------------------------------------------------
+def epoch_order(n: int, chunk_rows: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """Row positions for one pass in chunks of ``chunk_rows``: chunk order and rows within each
+    chunk shuffled by ``rng`` (kept in order when None). Each yielded array is one chunk."""
+    starts = np.arange(0, n, chunk_rows)
+    for c in (rng.permutation(len(starts)) if rng is not None else range(len(starts))):
+        rows = np.arange(starts[c], min(starts[c] + chunk_rows, n))
+        yield rows[rng.permutation(len(rows))] if rng is not None else rows
+
+
+class ArraySource:
+    """Rows ``rows`` of an in-memory fused matrix ``X`` (float32 or float16) with their 0/1 labels."""
+
+    def __init__(self, X: np.ndarray, rows: np.ndarray, labels: np.ndarray):
+        self.X, self.rows = X, np.asarray(rows, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.float32)
+        self.n_features = X.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(X (b, n_features) float32, y (b,) float32)`` batches of one pass."""
+        for chunk in epoch_order(len(self), len(self), rng):
+            for lo in range(0, len(chunk), batch_size):
+                pos = chunk[lo:lo + batch_size]
+                yield np.asarray(self.X[self.rows[pos]], dtype=np.float32), self.labels[pos]
+
+    def matrix(self, positions: np.ndarray) -> np.ndarray:
+        return np.asarray(self.X[self.rows[positions]], dtype=np.float32)
+
+
+class StoreSource:
+    """Rows of a feature store read ``chunk_rows`` at a time each pass, for data too big for memory.
+
+    Shuffling is by chunk order and within chunks; with ``chunk_rows >= len(rows)`` the batches
+    are exactly those of an :class:`ArraySource` over the same rows and generator.
+    """
+
+    def __init__(self, store, branches: Sequence[str], rows: np.ndarray, labels: np.ndarray,
+                 chunk_rows: int = 8192):
+        self.store, self.branches = store, list(branches)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.float32)
+        self.chunk_rows = int(chunk_rows)
+        self.n_features = store.total_width(self.branches)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for chunk in epoch_order(len(self), self.chunk_rows, rng):
+            in_file_order = np.sort(chunk)
+            block = self.store.features(self.branches, self.rows[in_file_order])
+            where = np.searchsorted(in_file_order, chunk)  # chunk's (shuffled) order within the block
+            for lo in range(0, len(chunk), batch_size):
+                yield block[where[lo:lo + batch_size]], self.labels[chunk[lo:lo + batch_size]]
+
+    def matrix(self, positions: np.ndarray) -> np.ndarray:
+        return self.store.features(self.branches, self.rows[np.asarray(positions)])
+
+
+def _rng(seed: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), *[int(k) for k in keys]])
+
+
+# -- the batched population model ------------------------------------------------------
+def group_size(k: int, spec: FCSpec, eval_batch: int, budget_bytes: int = GROUP_MEMORY_BYTES) -> int:
+    """How many individuals one training step can hold within ``budget_bytes``."""
+    sizes = [k, *spec.hidden, 1]
+    params = sum(a * b + 4 * b for a, b in zip(sizes[:-1], sizes[1:]))
+    # weights + gradient + two Adam moments; gathered input for a train and an eval batch, twice
+    # (forward copy and the one kept for the weight gradient); hidden activations.
+    per_individual = 4 * (4 * params + 2 * k * max(spec.batch_size, eval_batch)
+                          + 4 * sum(spec.hidden) * max(spec.batch_size, eval_batch))
+    return max(1, int(budget_bytes // per_individual))
+
+
+class PopulationFC:
+    """``P`` FC classifiers over ``k`` of ``n_features`` fused columns, stacked and trained together.
+
+    Build once per group size, then :meth:`reset` to new individuals and train again: the
+    traced TensorFlow graphs are reused across groups and generations.
+    """
+
+    def __init__(self, P: int, k: int, n_features: int, spec: FCSpec):
+        import tensorflow as tf
+
+        self.tf, self.spec, self.P, self.k = tf, spec, int(P), int(k)
+        self.sizes = [self.k, *spec.hidden, 1]
+        var = lambda shape, name, trainable=True: tf.Variable(  # noqa: E731
+            tf.zeros(shape, tf.float32), name=name, trainable=trainable)
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        self.kernels = [var((P, a, b), f"kernel{i}") for i, (a, b) in enumerate(pairs)]
+        self.biases = [var((P, b, 1), f"bias{i}") for i, (_, b) in enumerate(pairs)]
+        self.gammas = [var((P, n, 1), f"gamma{i}") for i, n in enumerate(spec.hidden)]
+        self.betas = [var((P, n, 1), f"beta{i}") for i, n in enumerate(spec.hidden)]
+        self.moving_mean = [var((P, n, 1), f"moving_mean{i}", False) for i, n in enumerate(spec.hidden)]
+        self.moving_var = [var((P, n, 1), f"moving_var{i}", False) for i, n in enumerate(spec.hidden)]
+        self.trainable = self.kernels + self.biases + self.gammas + self.betas
+        self.adam_m = [var(t.shape, f"adam_m{i}", False) for i, t in enumerate(self.trainable)]
+        self.adam_v = [var(t.shape, f"adam_v{i}", False) for i, t in enumerate(self.trainable)]
+        self.step_count = tf.Variable(0.0, trainable=False)
+        self.idx = tf.Variable(tf.zeros((P, k), tf.int64), trainable=False)
+        x_spec = tf.TensorSpec([None, n_features], tf.float32)
+        self._train_step = tf.function(self._train_step_impl, input_signature=[
+            x_spec, tf.TensorSpec([None], tf.float32), tf.TensorSpec([2], tf.int32)])
+        self._logits_eval = tf.function(lambda x: self._forward(x, False, None), input_signature=[x_spec])
+
+    def reset(self, indices: np.ndarray, seed: int, generation: int, init_ids: np.ndarray | None = None,
+              group: int = 0) -> "PopulationFC":
+        """Load ``(P, k)`` individuals with fresh weights: Glorot-uniform kernels keyed by
+        ``(seed, generation, init_ids[p])`` (so an individual starts alike in any group), zero
+        biases, unit batch-norm scale, fresh Adam state (Keras's defaults)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.shape != (self.P, self.k):
+            raise SelectionError(f"indices of shape {indices.shape}, this model holds ({self.P}, {self.k})")
+        init_ids = np.arange(self.P) if init_ids is None else np.asarray(init_ids)
+        self.seed, self.generation, self.group = int(seed), int(generation), int(group)
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        kernels = [np.empty((self.P, a, b), np.float32) for a, b in pairs]
+        for p, ident in enumerate(init_ids):
+            rng = _rng(seed, generation, _INIT, ident)
+            for layer, (fan_in, fan_out) in enumerate(pairs):
+                limit = math.sqrt(6.0 / (fan_in + fan_out))
+                kernels[layer][p] = rng.uniform(-limit, limit, (fan_in, fan_out))
+        for v, value in zip(self.kernels, kernels):
+            v.assign(value)
+        for group_vars, fill in ((self.biases, 0.0), (self.gammas, 1.0), (self.betas, 0.0),
+                                 (self.moving_mean, 0.0), (self.moving_var, 1.0),
+                                 (self.adam_m, 0.0), (self.adam_v, 0.0)):
+            for v in group_vars:
+                v.assign(self.tf.fill(v.shape, fill))
+        self.step_count.assign(0.0)
+        self.idx.assign(indices)
+        return self
+
+    # Activations are laid out (P, units, batch): the gather lands there directly and every
+    # layer is one batched matmul with no transposes of the large input tensor.
+    def _forward(self, x, training: bool, dropout_seed):
+        tf, spec = self.tf, self.spec
+        h = tf.gather(tf.transpose(x), self.idx)  # (P, k, b)
+        for layer in range(len(spec.hidden)):
+            h = tf.linalg.matmul(self.kernels[layer], h, transpose_a=True) + self.biases[layer]
+            if training:
+                mean, var = tf.nn.moments(h, axes=[2], keepdims=True)
+                m = spec.bn_momentum
+                self.moving_mean[layer].assign(self.moving_mean[layer] * m + mean * (1 - m))
+                self.moving_var[layer].assign(self.moving_var[layer] * m + var * (1 - m))
+            else:
+                mean, var = self.moving_mean[layer], self.moving_var[layer]
+            h = (h - mean) * tf.math.rsqrt(var + spec.bn_epsilon) * self.gammas[layer] + self.betas[layer]
+            h = tf.nn.relu(h)
+            if training and spec.dropout > 0:
+                keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + [layer, 0]) >= spec.dropout
+                h = tf.where(keep, h / (1.0 - spec.dropout), tf.zeros_like(h))
+        logits = tf.linalg.matmul(self.kernels[-1], h, transpose_a=True) + self.biases[-1]  # (P, 1, b)
+        return logits[:, 0, :]
+
+    def _train_step_impl(self, x, y, dropout_seed):
+        tf, spec = self.tf, self.spec
+        with tf.GradientTape() as tape:
+            logits = self._forward(x, True, dropout_seed)
+            labels = tf.broadcast_to(y[None, :], tf.shape(logits))
+            per_individual = tf.reduce_mean(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
+            loss = tf.reduce_sum(per_individual)
+        grads = tape.gradient(loss, self.trainable)
+        # Adam as keras.optimizers.Adam (beta 0.9 / 0.999, epsilon 1e-7), one fused kernel per
+        # variable: unfused elementwise updates of 32M parameters would cost more than the matmuls.
+        self.step_count.assign_add(1.0)
+        b1, b2 = tf.constant(0.9), tf.constant(0.999)
+        for var, g, m, s in zip(self.trainable, grads, self.adam_m, self.adam_v):
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle, m=m.handle, v=s.handle, beta1_power=b1 ** self.step_count,
+                beta2_power=b2 ** self.step_count, lr=tf.constant(spec.learning_rate, tf.float32),
+                beta1=b1, beta2=b2, epsilon=tf.constant(1e-7), grad=g)
+        return per_individual
+
+    def fit(self, source) -> "PopulationFC":
+        """Train on every row of ``source`` for ``spec.epochs`` passes (after :meth:`reset`)."""
+        tf = self.tf
+        shuffle = _rng(self.seed, self.generation, _SHUFFLE)
+        base = _rng(self.seed, self.generation, _DROPOUT, self.group).integers(0, 2**30, size=2)
+        step = 0
+        for _ in range(self.spec.epochs):
+            for xb, yb in source.batches(self.spec.batch_size, shuffle):
+                seed = tf.constant([int(base[0]), int(base[1]) + step], dtype=tf.int32)
+                self._train_step(tf.constant(xb), tf.constant(yb), seed)
+                step += 1
+        return self
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """``(P, n)`` logits for a fused batch ``X (n, n_features)`` (inference mode)."""
+        return self._logits_eval(self.tf.constant(np.asarray(X, dtype=np.float32))).numpy()
+
+    def accuracy(self, source, eval_batch: int = 256) -> np.ndarray:
+        """``(P,)`` fraction of ``source`` rows each individual classifies right (threshold 0.5)."""
+        correct = np.zeros(self.P, dtype=np.int64)
+        for xb, yb in source.batches(eval_batch, None):
+            correct += ((self.logits(xb) > 0) == (yb[None, :] > 0.5)).sum(axis=1)
+        return correct / max(1, len(source))
+
+
+class FCFitness:
+    """Validation accuracy of the FC on each individual's features, populations trained in groups.
+
+    ``individuals_per_step``: individuals per batched model; None picks the most that fit
+    :data:`GROUP_MEMORY_BYTES` (the whole population of 100 x 5000 at the default sizes).
+    """
+
+    name = "fc"
+
+    def __init__(self, train, validation, spec: FCSpec, seed: int, individuals_per_step: int | None = None,
+                 eval_batch: int = 256):
+        self.train, self.validation, self.spec = train, validation, spec
+        self.seed, self.eval_batch = int(seed), int(eval_batch)
+        self.individuals_per_step = individuals_per_step
+        self._models: dict[tuple[int, int], PopulationFC] = {}
+
+    def step_size(self, k: int) -> int:
+        if self.individuals_per_step is not None:
+            if int(self.individuals_per_step) < 1:
+                raise SelectionError(f"individuals_per_step must be >= 1, got {self.individuals_per_step}")
+            return int(self.individuals_per_step)
+        return group_size(k, self.spec, self.eval_batch)
+
+    def _model(self, P: int, k: int) -> PopulationFC:
+        if (P, k) not in self._models:
+            self._models[(P, k)] = PopulationFC(P, k, self.train.n_features, self.spec)
+        return self._models[(P, k)]
+
+    def __call__(self, individuals: np.ndarray, generation: int) -> np.ndarray:
+        """``(P, k)`` individuals -> ``(P,)`` validation accuracies."""
+        individuals = np.asarray(individuals)
+        step = self.step_size(individuals.shape[1])
+        out = np.empty(len(individuals), dtype=np.float64)
+        for group, lo in enumerate(range(0, len(individuals), step)):
+            ids = np.arange(lo, min(lo + step, len(individuals)))
+            model = self._model(len(ids), individuals.shape[1])
+            model.reset(individuals[ids], self.seed, generation, init_ids=ids, group=group)
+            out[ids] = model.fit(self.train).accuracy(self.validation, self.eval_batch)
+        return out
+
+
+# -- baselines and alternatives ------------------------------------------------------
+def build_single_fc(k: int, spec: FCSpec):
+    """The FC for one individual as a plain Keras ``Sequential`` (the one-at-a-time baseline)."""
+    import keras
+
+    layers = [keras.Input((k,))]
+    for width in spec.hidden:
+        layers += [keras.layers.Dense(width),
+                   keras.layers.BatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon),
+                   keras.layers.ReLU(), keras.layers.Dropout(spec.dropout)]
+    layers.append(keras.layers.Dense(1, activation="sigmoid"))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train: np.ndarray,
+                          X_val: np.ndarray, y_val: np.ndarray, spec: FCSpec, seed: int) -> np.ndarray:
+    """The unbatched way: one Keras model per individual, trained with ``fit`` one after another.
+
+    Exists for the benchmark and for checking :class:`FCFitness` against it.
+    """
+    import keras
+
+    out = np.empty(len(individuals), dtype=np.float64)
+    for p, idx in enumerate(np.asarray(individuals)):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed((int(seed) * 1_000_003 + p) % 2**32)
+        model = build_single_fc(len(idx), spec)
+        model.fit(X_train[:, idx], y_train, epochs=spec.epochs, batch_size=spec.batch_size,
+                  shuffle=True, verbose=0)
+        # Direct calls, not predict(): predict retraces for every new model and warns about it.
+        prob = np.concatenate([np.asarray(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
+                               for lo in range(0, len(X_val), 1024)])
+        out[p] = float(np.mean((prob > 0.5) == (y_val > 0.5)))
+    return out
+
+
+class ProxyFitness:
+    """Cheap stand-in for the FC: ridge regression on the individual's standardised features, fitted
+    on at most ``max_rows`` training rows; fitness is validation accuracy at threshold 0.5.
+
+    The penalty is ``alpha`` times the mean squared row norm of the selected features. The system
+    solved is the smaller of the primal ``(k, k)`` and the dual ``(n, n)`` one (same solution).
+    """
+
+    name = "proxy"
+
+    def __init__(self, train, validation, seed: int, alpha: float = 1.0, max_rows: int = 2000):
+        rng = _rng(seed, 0, _SHUFFLE)
+        positions = np.sort(rng.permutation(len(train))[:max_rows])
+        X = train.matrix(positions)
+        self.mean = X.mean(axis=0)
+        self.scale = X.std(axis=0)
+        self.scale[self.scale == 0] = 1.0
+        self.X_train = (X - self.mean) / self.scale
+        self.y_train = train.labels[positions]
+        self.X_val = (validation.matrix(np.arange(len(validation))) - self.mean) / self.scale
+        self.y_val = validation.labels
+        self.alpha = float(alpha)
+
+    def __call__(self, individuals: np.ndarray, generation: int) -> np.ndarray:
+        out = np.empty(len(individuals), dtype=np.float64)
+        centre = float(self.y_train.mean())
+        target = (self.y_train - centre).astype(np.float64)
+        for p, idx in enumerate(np.asarray(individuals)):
+            A = self.X_train[:, idx].astype(np.float64)
+            n, k = A.shape
+            penalty = self.alpha * max(float(np.sum(A * A)) / n, 1e-12)
+            if k <= n:
+                coef = np.linalg.solve(A.T @ A + penalty * np.eye(k), A.T @ target)
+            else:
+                coef = A.T @ np.linalg.solve(A @ A.T + penalty * np.eye(n), target)
+            pred = self.X_val[:, idx] @ coef + centre
+            out[p] = float(np.mean((pred > 0.5) == (self.y_val > 0.5)))
+        return out

@@ -1,0 +1,87 @@
+"""`aesthetic select pca|ga`: fit from a store, save a loadable selector, fail with one clear line."""
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from aesthetic.genetic_selection import BranchPCA, GeneticSelector, load_selector
+from aesthetic.genetic_selection.cli import parse_components, register
+from aesthetic.genetic_selection.synthetic import planted_features, write_synthetic_store
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    X, y, _ = planted_features(120, 60, 6, shift=0.8, seed=1)
+    return write_synthetic_store(tmp_path_factory.mktemp("cli") / "features.h5", X, labels=y,
+                                 branches={"multigap": 40, "efficientnet": 20}), X
+
+
+def invoke(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_select_pca_saves_a_selector_with_the_requested_components(app, store, tmp_path):
+    path, X = store
+    result = invoke(app, "select", "pca", path, "--out", tmp_path / "sel", "--components", "multigap=5,efficientnet=0.5")
+    assert result.exit_code == 0, result.output
+    assert "60 -> 15 features" in result.output
+    selector = load_selector(tmp_path / "sel")
+    assert isinstance(selector, BranchPCA) and selector.n_components_ == {"multigap": 5, "efficientnet": 10}
+    expected = BranchPCA(n_components={"multigap": 5, "efficientnet": 0.5}).fit(
+        X, branches={"multigap": 40, "efficientnet": 20}).transform(X)
+    np.testing.assert_allclose(selector.transform(X), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_select_ga_writes_selector_history_and_plot(app, store, tmp_path):
+    path, _ = store
+    out = tmp_path / "ga"
+    result = invoke(app, "select", "ga", path, "--out", out, "--population", 10, "--parents", 5, "--k", 6,
+                    "--generations", 2, "--seed", 3, "--fitness", "proxy")
+    assert result.exit_code == 0, result.output
+    assert "best validation accuracy" in result.output
+    selector = load_selector(out)
+    assert isinstance(selector, GeneticSelector) and selector.n_features_out_ == 6
+    history = json.loads((out / "history.json").read_text())
+    assert [h["generation"] for h in history["generations"]] == [0, 1, 2]
+    assert history["best_individual"] == selector.support_.tolist()
+    assert (out / "fitness.png").exists() and (out / "checkpoint.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["select", "pca", "{missing}", "--out", "{out}"], "feature store not found"),
+    (["select", "pca", "{store}", "--out", "{out}", "--components", "many"], "--components: value 'many'"),
+    (["select", "pca", "{store}", "--out", "{out}", "--components", "mobilenet=4"], "names none of the branches"),
+    (["select", "ga", "{store}", "--out", "{out}", "--k", "500"], "k must be in [1, 60]"),
+    (["select", "ga", "{store}", "--out", "{out}.h5"], "ga writes a folder"),
+    (["select", "ga", "{store}", "--out", "{out}", "--branches", "mobilenet"], "no branch 'mobilenet'"),
+])
+def test_bad_input_fails_with_one_clear_line(app, store, tmp_path, args, message):
+    path, _ = store
+    args = [a.format(missing=tmp_path / "nope.h5", store=path, out=tmp_path / "o") for a in args]
+    result = invoke(app, *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().startswith("error:")
+
+
+def test_parse_components_reads_ints_fractions_and_mappings():
+    assert parse_components(None) is None
+    assert parse_components("256") == 256
+    assert parse_components("0.5") == 0.5
+    assert parse_components("multigap=8464, efficientnet=0.5") == {"multigap": 8464, "efficientnet": 0.5}
