@@ -75,15 +75,29 @@ def machine() -> dict[str, Any]:
             "os": platform.platform(), "python": platform.python_version(), "hostname": platform.node()}
 
 
+def _nvidia_smi_gpus() -> list[str]:
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
 def device() -> str:
-    """GPU name(s) as TensorFlow sees them, else "CPU only"."""
+    """GPU name(s) as TensorFlow sees them, else "CPU only" (saying so when a GPU is present
+    but this TensorFlow build cannot use it, e.g. tensorflow-cpu on a GPU machine)."""
     try:
         import tensorflow as tf
     except Exception as exc:  # no TF: still a CPU-only run
         return f"CPU only (TensorFlow not importable: {exc.__class__.__name__})"
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return "CPU only"
+        present = _nvidia_smi_gpus()
+        return ("CPU only" if not present else
+                f"CPU only (TensorFlow sees no GPU although {', '.join(present)} is present)")
     names = []
     for gpu in gpus:
         try:

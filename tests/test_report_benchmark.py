@@ -194,6 +194,9 @@ def test_report_files_exist_and_parse(report, result):
     auc_table = md.split("### ROC-AUC per set")[1].split("###")[0]
     assert re.search(r"\| fake-red \| [0-9.]+ \| undefined \|", auc_table)
     assert "1 leaked pairs found" in md and "synthetic images, planted scores" in md
+    robust = md.split("## Robustness")[1].split("##")[0]
+    assert "| fake-red | none |" in robust and "|  | exposure(+1 EV) |" in robust
+    assert "| baseline: aspect ratio |" not in robust  # single features: heatmap and JSON only
     assert "broken.png" in md
     for link in re.findall(r"\((plots/[^)]+\.png)\)", md):
         with Image.open(report / link) as im:
@@ -221,6 +224,7 @@ def test_report_replaces_a_previous_report_and_refuses_other_folders(result, rep
 class _FakeModel:
     threshold = 0.5
     name = "fake-bundle"
+    config: dict = {}
 
     def predict_images(self, images):
         return RedScorer().score_images(images)
@@ -234,10 +238,19 @@ def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path,
 
     from aesthetic.cli import app
 
+    from aesthetic.feature_store import BranchData, write_store
+
     root, _ = suite_dir
+    train_files = sorted(str(p) for p in (root / "train").rglob("*.png"))
+    store = write_store(tmp_path / "train.h5", ids=[p.split("/")[-1] for p in train_files] + ["t0.png#aug1"],
+                        paths=train_files + [train_files[0]], labels=None, status=[1] * (len(train_files) + 1),
+                        errors=[""] * (len(train_files) + 1),
+                        branches={"b": BranchData(np.zeros((len(train_files) + 1, 2), np.float32))})
+    model = _FakeModel()
+    model.config = {"training": {"features": str(store)}}   # as aesthetic.training records it
     loaded = []
     fake = types.ModuleType("aesthetic.model")
-    fake.load_model = lambda path: loaded.append(path) or _FakeModel()
+    fake.load_model = lambda path: loaded.append(path) or model
     monkeypatch.setitem(sys.modules, "aesthetic.model", fake)
     bundle = tmp_path / "bundle"
     bundle.mkdir()
@@ -252,6 +265,12 @@ def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path,
     assert data["scorers"][0]["decision"] == "score >= 0.5"
     assert data["command"].startswith(f"aesthetic benchmark {bundle} --suite")
     assert "--no-baselines --no-robustness" in data["command"]
+    # the model's own training images (from its feature store) are checked for leakage too
+    assert data["audit"]["training_sets"] == ["[train]", "fake-bundle training"]
+    assert data["audit"]["sets"]["fake-bundle training"]["n"] == len(train_files)  # augmented row folded
+    leaked = data["audit"]["across"]["Balanced <> fake-bundle training"]
+    assert [p["path_a"].split("/")[-1] for p in leaked] == ["leak.png"]
+    assert any("12 training images from its feature store" in n for n in data["notes"])
 
     res = runner.invoke(app, ["benchmark", str(bundle), "--suite", str(root / "missing.toml"), "--out", str(out)])
     assert res.exit_code == 2 and "missing.toml: suite file not found" in res.output
@@ -262,3 +281,40 @@ def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path,
     res = runner.invoke(app, ["benchmark", "--suite", str(root / "suite.toml"), "--out", str(out),
                               "--nima", str(tmp_path / "nope.hdf5")])
     assert res.exit_code == 2 and "nope.hdf5: weights file not found" in res.output
+
+
+def test_cli_splits_writes_the_exact_members_of_every_set(suite_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from aesthetic.cli import app
+
+    root, _ = suite_dir
+    res = CliRunner().invoke(app, ["splits", str(root / "suite.toml"), "--out", str(tmp_path / "splits")])
+    assert res.exit_code == 0, res.output
+    suite = load_suite(root / "suite.toml")
+    assert sorted(p.name for p in (tmp_path / "splits").iterdir()) == ["AllNegative.csv", "Balanced.csv", "train.csv"]
+    train = read_labels_csv(tmp_path / "splits" / "train.csv")
+    assert [(i.path, i.label) for i in train] == [(i.path, i.label) for i in suite.train.items]
+    assert "train.csv: 12 images (6 aesthetic, 6 not)" in res.output
+
+
+def test_shortcut_check_flags_a_model_no_better_than_aspect_ratio(result):
+    import copy
+
+    from aesthetic.reports.report import _shortcut_check
+
+    def line_for(model_auc, baseline_auc, scorer="fake-red"):
+        metrics = copy.deepcopy(result.metrics)
+        for name, m in metrics["Balanced"].items():
+            m.roc_auc = model_auc if name == scorer else baseline_auc
+        lines = _shortcut_check(dataclasses.replace(result, metrics=metrics))
+        return next(line for line in lines if f"**{scorer}** on Balanced" in line)
+
+    assert "does not beat aspect ratio alone" in line_for(0.80, 0.85)
+    assert "does not beat aspect ratio alone" in line_for(0.85, 0.85)   # a tie is not a win
+    assert "beats every hand-crafted baseline" in line_for(0.95, 0.85)
+    assert "ROC-AUC 0.950 vs aspect ratio alone 0.850" in line_for(0.95, 0.85)
+    assert "Centre-cropped to squares" in line_for(0.95, 0.85)
+    assert not any("AllNegative" in line for line in _shortcut_check(result))  # AUC undefined there
+    peer = line_for(0.60, 0.85, scorer="fake-rating")  # a peer is not accused of learning the sources
+    assert "a peer trained elsewhere" in peer and "learned the framing" not in peer

@@ -103,6 +103,7 @@ def test_split_depends_only_on_key_label_and_seed():
     ('name = "t"\n[sets.A]\nlabels = "x.csv"\n[robustness]\nset = "A"\ntransforms = [{kind = "jpeg", quality = 0}]\n',
      r"robustness\.transforms\[0\]\.jpeg\.quality"),
     ('name = "t"\n[sets.A\n', r"not valid TOML"),
+    ('name = "t"\n[sets.train]\nlabels = "x.csv"\n', r"may not be called 'train'"),
 ])
 def test_invalid_suites_name_file_and_key(tmp_path, body, expected):
     with pytest.raises(SuiteError, match=expected):

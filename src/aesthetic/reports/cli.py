@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import Any, List, Optional
@@ -70,6 +71,31 @@ def _print_audit(report: Any) -> None:
                       f"[red]leakage:[/red] {n} pairs shared between training and other sets")
 
 
+def model_training_items(model: Any) -> tuple[list[Any], str]:
+    """Images a loaded bundle was trained on, from the feature store its config names
+    (``config["training"]["features"]``), and a sentence saying what was found."""
+    import numpy as np
+
+    from aesthetic.feature_store import FeatureStore, FeatureStoreError
+    from aesthetic.reports.sources import LabeledImage
+
+    store_path = (getattr(model, "config", {}) or {}).get("training", {}).get("features")
+    if not store_path:
+        return [], "the bundle names no training feature store"
+    from aesthetic.classifier import AUG_SEPARATOR
+
+    try:
+        with FeatureStore.open(store_path) as store:
+            ids, paths, ok = list(store.ids), list(store.paths), np.asarray(store.ok)
+    except (OSError, FeatureStoreError) as exc:
+        return [], f"its training store {store_path} cannot be read ({exc})"
+    # augmented rows (``x.jpg#aug1``) come from the same files as their originals
+    unique = list(dict.fromkeys(p for i, p, good in zip(ids, paths, ok) if good and AUG_SEPARATOR not in i))
+    items = [LabeledImage(Path(p).resolve(), None, p) for p in unique]
+    shown = os.path.relpath(store_path) if not os.path.relpath(store_path).startswith("..") else store_path
+    return items, f"{len(items)} training images from its feature store {shown}"
+
+
 def _benchmark_command(models: list[Path], suite: Path, out: Path, nima: Optional[Path],
                        flags: list[str], model_train: list[str]) -> str:
     parts = ["aesthetic", "benchmark", *[str(m) for m in models], "--suite", str(suite), "--out", str(out)]
@@ -107,6 +133,8 @@ def register(app: typer.Typer) -> None:
         from aesthetic.reports.suite import SuiteError, load_suite
 
         models = list(models or [])
+        model_sets: dict[str, Any] = {}
+        notes: list[str] = []
         try:
             loaded_suite = load_suite(suite)
             scorers = []
@@ -122,7 +150,12 @@ def register(app: typer.Typer) -> None:
                         loaded = load_model(m)
                     except (OSError, ValueError) as exc:
                         fail(f"MODEL {m}: {exc}")
-                    scorers.append(ModelScorer(loaded, getattr(loaded, "name", None) or m.resolve().name))
+                    scorer = ModelScorer(loaded, getattr(loaded, "name", None) or m.resolve().name)
+                    scorers.append(scorer)
+                    items, found = model_training_items(loaded)
+                    if items:
+                        model_sets[f"{scorer.name} training"] = items
+                    notes.append(f"Leakage check for model {scorer.name}: {found}.")
             if nima is not None:
                 if not nima.is_file():
                     fail(f"--nima {nima}: weights file not found")
@@ -134,12 +167,13 @@ def register(app: typer.Typer) -> None:
                     fail(f"--nima {nima}: {exc}")
             if not scorers and not baselines:
                 fail("nothing to benchmark: give MODEL, --nima or keep --baselines")
-            extra = {f"model-train {i + 1}": items
-                     for i, items in enumerate(_load_sets(model_train, set()).values())}
+            extra = {**model_sets, **{f"--model-train {i + 1}": items
+                                      for i, items in enumerate(_load_sets(model_train, set()).values())}}
             options = BenchmarkOptions(batch_size=batch_size, baselines=baselines, robustness=robustness,
                                        leakage=leakage, max_distance=max_distance, progress=not no_progress,
                                        extra_training_sets=extra)
             result = run_benchmark(loaded_suite, scorers, options)
+            result.notes.extend(notes)
             flags = [f for f, on in (("--no-baselines", not baselines), ("--no-robustness", not robustness),
                                      ("--no-leakage", not leakage)) if on]
             if max_distance is not None:
@@ -164,6 +198,24 @@ def register(app: typer.Typer) -> None:
             console.print("[green]no leakage[/green] between training and benchmark sets" if n == 0 else
                           f"[red]leakage:[/red] {n} training images duplicated in benchmark sets")
         console.print(f"report: {written / 'report.md'}")
+
+    @app.command("splits")
+    def splits_cmd(
+        suite: Path = typer.Argument(..., help="Suite TOML."),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv and one CSV per set."),
+    ) -> None:
+        """Write the exact members of a suite's sets and [train] as labels CSVs (train a model on train.csv)."""
+        from aesthetic.cli_utils import console, fail
+        from aesthetic.reports.suite import SuiteError, load_suite, write_split_csvs
+
+        try:
+            loaded = load_suite(suite)
+        except SuiteError as exc:
+            fail(exc)
+        for name, path in write_split_csvs(loaded, out).items():
+            rset = loaded.train if name == "train" else loaded.sets[name]
+            console.print(f"{path}: {len(rset.items)} images ({rset.n_positive} aesthetic, "
+                          f"{rset.n_negative} not)", markup=False)
 
     @app.command("audit")
     def audit_cmd(

@@ -41,7 +41,7 @@ from typing import Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aesthetic.reports.sources import (LabeledImage, Part, SourceError, deterministic_split,
-                                       read_class_folders, read_labels_csv)
+                                       labels_csv_text, read_class_folders, read_labels_csv)
 from aesthetic.robustness import Transform, default_transforms
 
 if sys.version_info >= (3, 11):
@@ -122,7 +122,9 @@ class SuiteSpec(_Strict):
     robustness: Optional[RobustnessSpec] = None
 
     @model_validator(mode="after")
-    def _robustness_set_exists(self):
+    def _check_names(self):
+        if "train" in self.sets:
+            raise ValueError("a set may not be called 'train' (that name is the [train] section's)")
         if self.robustness is not None and self.robustness.set not in self.sets:
             raise ValueError(f"robustness.set {self.robustness.set!r} is not one of the sets "
                              f"({', '.join(self.sets)})")
@@ -225,3 +227,32 @@ def load_suite(path: str | Path) -> Suite:
     train = (_resolve_set("train", spec.train, base, spec.split, "train", path)
              if spec.train is not None else None)
     return Suite(path=path, spec=spec, sets=sets, train=train)
+
+
+def split_file_name(set_name: str) -> str:
+    """``<set>.csv`` with the name made file-safe; the training set is ``train.csv``."""
+    import re
+
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", set_name).strip("_") or "unnamed") + ".csv"
+
+
+def write_split_csvs(suite: Suite, folder: Path, relative_to: Path | None = None) -> dict[str, Path]:
+    """One labels CSV per set (and ``train.csv``) in ``folder``, paths relative to ``relative_to``
+    (default ``folder``: pass the final location when ``folder`` is a temporary one).
+
+    These are the exact members of each set, so a model can be trained on ``train.csv``
+    (``aesthetic extract train.csv ...``) without ever seeing a benchmark image.
+    """
+    from aesthetic.feature_store import atomic_write_text
+
+    folder = Path(folder)
+    relative_to = Path(relative_to or folder).resolve()
+    written = {}
+    groups = dict(suite.sets)
+    if suite.train is not None:
+        groups = {**groups, "train": suite.train}
+    for name, rset in groups.items():
+        path = folder / ("train.csv" if rset is suite.train else split_file_name(name))
+        atomic_write_text(path, labels_csv_text(rset.items, relative_to))
+        written[name] = path
+    return written
