@@ -1,21 +1,22 @@
 """Seconds per explanation through the end-to-end student and through the full two-branch model.
 
 An explanation is ``--samples`` perturbed copies of one photo scored by the model (LIME: 1000 by
-default; SHAP costs the same number of model calls), so its cost is almost all model time; this
-benchmark measures both paths in the same run on the same photo and superpixels and prints the
-ratio full / student.
+default; SHAP costs the same number of model calls), so its cost is almost all model time. This
+benchmark explains the same photo with the same superpixels and samples through both paths in
+the same run and prints the ratio full / student.
 
-    python -m aesthetic.benchmarks.bench_explain                      # 1000 samples, stand-in models
-    python -m aesthetic.benchmarks.bench_explain --samples 100        # quick check
-    python -m aesthetic.benchmarks.bench_explain --model BUNDLE       # real bundles (full + BUNDLE/student)
+    python -m aesthetic.benchmarks.bench_explain                      # 1000 samples, built bundles
+    python -m aesthetic.benchmarks.bench_explain --quick              # 30 samples
+    python -m aesthetic.benchmarks.bench_explain --model BUNDLE       # a trained bundle + BUNDLE/student
 
-Without ``--model`` the two paths are stand-ins with the real architectures and random weights
-(costs do not depend on the weights): *full* = the multigap (InceptionResNetV2, 43 pooled mixed
-layers) and efficientnet (EfficientNetB7) branches at ``--input-scale`` of their product input
-size, a random feature selection and a random dense head; *student* = MobileNet (alpha 1.0) at
-224 x 224 with a dense head. At ``--input-scale 1`` the full path is the product's geometry
-(max side 996 and letterbox 600); the default 0.25 keeps a CPU run within minutes and
-understates the full model's real cost.
+Without ``--model`` both paths are real bundles built for speed and loaded with ``load_model``
+(the weights do not change the cost): *full* = multigap (InceptionResNetV2, 43 pooled mixed
+layers) + efficientnet (EfficientNetB7) at ``--input-scale`` of their product input size ->
+FC; *student* = MobileNet v1 end to end at 224 x 224. At ``--input-scale 1`` the full path has
+the product's geometry (max side 996, letterbox 600); the default 0.25 keeps a CPU run within
+minutes and so understates the full model's real cost (and the ratio).
+
+Rows follow the speed-suite contract (see benchmarks/run_all.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -86,62 +88,32 @@ def time_explanations(score_fns: Mapping[str, ScoreFn], image: np.ndarray, *, nu
     return results
 
 
-# --------------------------------------------------------------------------- stand-in models
+# --------------------------------------------------------------------------- the two paths
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def built_bundles(folder: Path, input_scale: float) -> dict[str, ScoreFn]:
+    """Real bundles built for speed (as bench_predict builds them) through ``load_model``.
 
+    full: multigap + efficientnet at ``input_scale`` of their product input size, random backbone
+    weights, all features -> untrained FC. student: MobileNet v1 224x224 end to end (NIMA
+    backbone when the file is there). The weights do not change the cost.
+    """
+    from aesthetic.benchmarks.bench_predict import full_bundle, student_bundle
+    from aesthetic.explain.cli import score_function
+    from aesthetic.model import load_model
+    from aesthetic.nima import default_weights_path
 
-def fallback_full(input_scale: float = 0.25, batch_size: int = 32, seed: int = 0,
-                  keep_fraction: float = 0.25) -> ScoreFn:
-    """Both real branches (weights None) at ``input_scale`` -> random column selection -> random dense head."""
-    from aesthetic.feature_extraction import FeatureExtractor
-
-    extractor = FeatureExtractor(branches=["multigap", "efficientnet"], weights=None, input_scale=input_scale,
-                                 batch_size=batch_size, seed=seed)
-    rng = np.random.default_rng(seed)
-    width = sum(extractor.widths.values())
-    selected = np.sort(rng.choice(width, size=int(width * keep_fraction), replace=False))
-    hidden = rng.normal(size=(len(selected), 64)) / np.sqrt(len(selected))
-    out = rng.normal(size=64) / 8.0
-
-    def score(images: np.ndarray) -> np.ndarray:
-        features = extractor.extract_arrays(list(images))
-        fused = np.concatenate([features[name] for name in extractor.branch_names], axis=1)[:, selected]
-        fused = fused / (np.linalg.norm(fused, axis=1, keepdims=True) + 1e-9) * np.sqrt(len(selected))
-        return _sigmoid(np.maximum(fused @ hidden, 0) @ out)
-
-    score.describe = (f"multigap+efficientnet (weights None) at input_scale {input_scale} "  # type: ignore[attr-defined]
-                      f"({extractor.policies['multigap'].describe()}, {extractor.policies['efficientnet'].describe()}) "
-                      f"-> {len(selected)} selected columns -> dense 64 -> 1")
-    return score
+    full = load_model(full_bundle(folder / "full", input_scale))
+    student = load_model(student_bundle(folder / "student", default_weights_path()))
+    side, box = (int(round(n * input_scale)) for n in (996, 600))
+    fns = {"student": score_function(student), "full": score_function(full)}
+    fns["student"].describe = "end-to-end student bundle: MobileNet v1 at 224x224"  # type: ignore[attr-defined]
+    fns["full"].describe = (f"full bundle: multigap max side {side} + efficientnet {box}x{box} "  # type: ignore[attr-defined]
+                            f"-> {sum(full.extractor.widths.values())} features -> FC (random weights)")
+    return fns
 
 
-def fallback_student(size: int = 224, seed: int = 0) -> ScoreFn:
-    """MobileNet (alpha 1.0, weights None) at ``size x size`` -> dense sigmoid: the end-to-end student's cost."""
-    import keras
-    import tensorflow as tf
-
-    from aesthetic.imageio import Resize
-
-    keras.utils.set_random_seed(seed)
-    base = keras.applications.MobileNet(input_shape=(size, size, 3), alpha=1.0, include_top=False, pooling="avg",
-                                        weights=None)
-    model = keras.Sequential([base, keras.layers.Dense(1, activation="sigmoid")])
-    forward = tf.function(lambda x: model(x, training=False),  # one trace for every batch size
-                          input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
-    policy = Resize(height=size, width=size)
-
-    def score(images: np.ndarray) -> np.ndarray:
-        batch = np.stack([policy.apply(im) for im in images]).astype(np.float32) / 127.5 - 1.0
-        return forward(tf.constant(batch)).numpy().reshape(-1).astype(np.float64)
-
-    score.describe = f"MobileNet alpha 1.0 (weights None) at {size}x{size} -> dense 1"  # type: ignore[attr-defined]
-    return score
-
-
-def real_models(bundle: Path) -> dict[str, ScoreFn]:
-    """The full bundle and its student (``BUNDLE/student``) through ``aesthetic.model.load_model``."""
+def user_bundles(bundle: Path) -> dict[str, ScoreFn]:
+    """A trained full bundle and its student (``BUNDLE/student``), as ``aesthetic explain`` loads them."""
     from aesthetic.explain.cli import _load_model, resolve_model, score_function
 
     fns = {}
@@ -152,65 +124,87 @@ def real_models(bundle: Path) -> dict[str, ScoreFn]:
     return fns
 
 
-def _test_photo(size: int) -> np.ndarray:
-    import cv2
-    from skimage import data
+def benchmark_photo(max_side: int) -> tuple[np.ndarray, str]:
+    """A real photo (first of shared/data/curated_vs_snapshot), else skimage's astronaut; at most ``max_side``."""
+    from aesthetic.explain.pipeline import working_copy
+    from aesthetic.imageio import read_image
 
-    return cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    try:
+        from aesthetic.benchmarks.bench_predict import real_photos
+
+        path = real_photos(1)[0]
+        image, name = read_image(path), Path(path).name
+    except (OSError, ValueError, IndexError):
+        from skimage import data
+
+        image, name = data.astronaut(), "skimage astronaut"
+    return working_copy(image, max_side), name
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.bench_explain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1000, help="perturbed samples per explanation")
     parser.add_argument("--method", choices=("lime", "shap"), default="lime")
-    parser.add_argument("--image-size", type=int, default=256, help="the explained photo is SIZE x SIZE")
+    parser.add_argument("--image-size", type=int, default=500, help="longer side of the explained photo (pixels)")
     parser.add_argument("--n-segments", type=int, default=50, help="SLIC target superpixels")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=1, help="alternate the paths this many times; report medians")
     parser.add_argument("--input-scale", type=float, default=0.25,
-                        help="stand-in full model: fraction of the branches' product input size")
-    parser.add_argument("--model", type=Path, help="real full bundle (with MODEL/student) instead of stand-ins")
-    parser.add_argument("--json", type=Path, help="also write the results here (atomically)")
+                        help="built full bundle: fraction of the branches' product input size (1 = 996 / 600)")
+    parser.add_argument("--model", type=Path, help="a trained full bundle (with MODEL/student) instead of built ones")
+    parser.add_argument("--json", type=Path, help="also write the full report here (atomically)")
+    parser.add_argument("--quick", action="store_true", help="30 samples: seconds, not minutes")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.quick:
+        args.samples = 30
 
-    image = _test_photo(args.image_size)
+    image, photo = benchmark_photo(args.image_size)
     load_before = os.getloadavg()
-    start = time.perf_counter()
-    if args.model:
-        fns = real_models(args.model)
-    else:
-        fns = {"student": fallback_student(), "full": fallback_full(args.input_scale, args.batch_size)}
-    build_s = time.perf_counter() - start
-    results = time_explanations(fns, image, num_samples=args.samples, method=args.method,
-                                batch_size=args.batch_size, segmentation=SegmentationConfig(n_segments=args.n_segments),
-                                rounds=args.rounds)
-    ratio = results["full"]["seconds_per_explanation"] / results["student"]["seconds_per_explanation"]
-    report = {
-        "benchmark": "seconds per explanation, full vs student",
-        "command": "python -m aesthetic.benchmarks.bench_explain " + " ".join(sys.argv[1:] if argv is None else argv),
-        "method": args.method, "samples": args.samples, "image_size_wh": [args.image_size, args.image_size],
-        "batch_size": args.batch_size, "paths": {name: getattr(fn, "describe", name) for name, fn in fns.items()},
-        "results": results, "ratio_full_over_student": round(ratio, 2), "build_s": round(build_s, 1),
-        "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
-    }
-    print(f"{args.method.upper()} explanation of a {args.image_size}x{args.image_size} photo, {args.samples} samples, "
-          f"{results['student']['superpixels']} superpixels, batch {args.batch_size}")
+    with tempfile.TemporaryDirectory(prefix="bench_explain_") as tmp:
+        start = time.perf_counter()
+        fns = user_bundles(args.model) if args.model else built_bundles(Path(tmp), args.input_scale)
+        build_s = time.perf_counter() - start
+        results = time_explanations(fns, image, num_samples=args.samples, method=args.method,
+                                    batch_size=args.batch_size, rounds=args.rounds,
+                                    segmentation=SegmentationConfig(n_segments=args.n_segments))
+    load_after = os.getloadavg()
+    student, full = results["student"], results["full"]
+    ratio = full["seconds_per_explanation"] / student["seconds_per_explanation"]
+    size = f"{image.shape[1]}x{image.shape[0]}"
+    notes = (f"{args.method.upper()}, {args.samples} samples, {photo} at {size}, {student['superpixels']} SLIC "
+             f"superpixels, batch {args.batch_size}, median of {args.rounds} round(s) after a warm-up batch; "
+             f"1-min load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} CPUs")
+    rows = [
+        {"name": f"explain ({args.method}, {args.samples} samples, {size}) through {fns['full'].describe}",
+         "figure": full["seconds_per_explanation"], "unit": "s/explanation", "baseline": "", "ratio": None,
+         "notes": notes},
+        {"name": f"explain ({args.method}, {args.samples} samples, {size}) through {fns['student'].describe}",
+         "figure": student["seconds_per_explanation"], "unit": "s/explanation",
+         "baseline": f"full model: {full['seconds_per_explanation']:.1f} s/explanation", "ratio": ratio,
+         "notes": notes + "; ratio = full / student (> 1: the student explains faster)"},
+    ]
+    print(f"{args.method.upper()} explanation of {photo} at {size}, {args.samples} samples, "
+          f"{student['superpixels']} superpixels, batch {args.batch_size}")
     for name in ("student", "full"):
         r = results[name]
         print(f"  {name:8s} {r['seconds_per_explanation']:9.2f} s/explanation  {r['samples_per_second']:8.1f} samples/s"
-              f"  ({100 * r['model_share']:.0f}% in the model; warm-up {r['warmup_s']:.1f} s)  [{report['paths'][name]}]")
-    print(f"  ratio full / student: {ratio:.1f}x   (1-min load average {report['machine']['load_average_1m_before_after']}"
-          f" before/after on {os.cpu_count()} CPUs: other work on the machine slows both paths)")
+              f"  ({100 * r['model_share']:.0f}% in the model; warm-up {r['warmup_s']:.1f} s)  [{fns[name].describe}]")
+    print(f"  ratio full / student: {ratio:.1f}x   (1-min load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
+          f"on {os.cpu_count()} CPUs: other work on the machine slows both paths)")
     if args.json:
         from aesthetic.feature_store import atomic_write_text
 
+        report = {"command": "python -m aesthetic.benchmarks.bench_explain " + " ".join(
+                      sys.argv[1:] if argv is None else argv),
+                  "rows": rows, "results": results, "build_s": round(build_s, 1), "image": photo,
+                  "image_size_wh": [image.shape[1], image.shape[0]],
+                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                              "python": platform.python_version()}}
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
-    return report
+    return rows
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     main()

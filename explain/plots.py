@@ -41,30 +41,38 @@ def _boundaries(segments: np.ndarray) -> np.ndarray:
     return edge
 
 
-def _fit_text(text: str, width: int, height: int, max_scale: float) -> tuple[float, int, tuple[int, int]]:
-    """(font scale, thickness, (w, h)) for ``text`` to fit ``width`` with margins, at most ``max_scale``."""
+Span = tuple[str, tuple[int, int, int]]  # text and its RGB colour
+
+
+def _fit_line(spans: list[Span], width: int, height: int, max_scale: float) -> tuple[float, int]:
+    """(font scale, thickness) at which a line of ``spans`` fits ``width`` (with margins) and ``height``."""
+    text = "".join(t for t, _ in spans)
     scale = max_scale
     while True:
         thickness = max(1, int(round(scale * 2)))
         (w, h), _ = cv2.getTextSize(text, _FONT, scale, thickness)
         if (w <= width - 8 and h <= height) or scale <= 0.2:
-            return scale, thickness, (w, h)
+            return scale, thickness
         scale *= 0.85
 
 
-def _caption(canvas: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]) -> None:
-    """Draw text lines on a darkened band across the top of ``canvas`` (in place, RGB)."""
+def _caption(canvas: np.ndarray, lines: list[list[Span]]) -> None:
+    """Draw lines of coloured spans on a darkened band across the top of ``canvas`` (in place, RGB)."""
     height, width = canvas.shape[:2]
     line_height = int(np.clip(width / 22, 10, 40))
-    band = min(height // 3, line_height * len(lines) + line_height // 2)
+    band = min(height // 3, line_height * len(lines) + line_height // 3)
     canvas[:band] = (canvas[:band].astype(np.float32) * 0.35).astype(np.uint8)
     y = 0
-    for text, colour in lines:
-        scale, thickness, (_, h) = _fit_text(text, width, line_height - 2, max_scale=line_height / 30)
+    for spans in lines:
+        scale, thickness = _fit_line(spans, width, line_height - 2, max_scale=line_height / 30)
         y += line_height
         if y > band:
             break
-        cv2.putText(canvas, text, (4, y - (line_height - h) // 2), _FONT, scale, colour, thickness, cv2.LINE_AA)
+        x = 4
+        for text, colour in spans:
+            (w, h), _ = cv2.getTextSize(text, _FONT, scale, thickness)
+            cv2.putText(canvas, text, (x, y - (line_height - h) // 2), _FONT, scale, colour, thickness, cv2.LINE_AA)
+            x += w
 
 
 def overlay(image: np.ndarray, explanation: Explanation, annotate_top: int = 8) -> np.ndarray:
@@ -98,11 +106,11 @@ def overlay(image: np.ndarray, explanation: Explanation, annotate_top: int = 8) 
         cv2.putText(canvas, str(sid), (cx, cy), _FONT, marker, (255, 255, 255), thick, cv2.LINE_AA)
 
     label, confidence = verdict(explanation.prediction, explanation.threshold)
+    white, green, red = (255, 255, 255), tuple(int(c) for c in RAISED_RGB), tuple(int(c) for c in LOWERED_RGB)
     _caption(canvas, [
-        (f"{explanation.method.upper()}: {label} ({100 * confidence:.0f}% confident, "
-         f"P={explanation.prediction:.3f})", (255, 255, 255)),
-        ("green raised P(aesthetic)", tuple(int(c) for c in RAISED_RGB)),
-        ("red lowered P(aesthetic)", tuple(int(c) for c in LOWERED_RGB)),
+        [(f"{explanation.method.upper()}: {label} ({100 * confidence:.0f}% confident, "
+          f"P={explanation.prediction:.3f})", white)],
+        [("green", green), (" raised P(aesthetic), ", white), ("red", red), (" lowered it", white)],
     ])
     return canvas
 

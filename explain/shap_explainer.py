@@ -60,7 +60,9 @@ def explain_shap(image: np.ndarray, score_fn: ScoreFn, segments: np.ndarray, *,
         Explanation with ``weights`` = Shapley values (probability units) and ``base_value`` = score with
         all superpixels removed; ``extra["additivity_error"]`` = ``base + sum - prediction``.
     """
-    import shap  # heavy import (numba, pandas), only when explaining
+    with warnings.catch_warnings():  # shap's colour maps use matplotlib calls that are being deprecated
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap  # heavy import (numba, pandas), only when explaining
 
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2 for SHAP, got {num_samples}")
