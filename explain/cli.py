@@ -123,9 +123,13 @@ def register(app: typer.Typer) -> None:
                 result = explain_file(path, stem, out, score_fn, config,
                                       extra={"model": str(bundle), "through": through},
                                       threshold=threshold, progress=not no_progress)
-            except ImageReadError as exc:
+            except ImageReadError as exc:  # names the file already
                 failures.append(str(exc))
                 console.print(f"[yellow]skipped[/yellow] {exc}", highlight=False, soft_wrap=True)
+                continue
+            except ValueError as exc:  # e.g. a 1-pixel photo or one superpixel: nothing to explain
+                failures.append(f"{path}: {exc}")
+                console.print(f"[yellow]skipped[/yellow] {path}: {exc}", highlight=False, soft_wrap=True)
                 continue
             for name, explanation in result.explanations.items():
                 label, confidence = verdict(explanation.prediction, threshold)
@@ -140,5 +144,5 @@ def register(app: typer.Typer) -> None:
         console.print(f"{done} photo(s) explained in {time.perf_counter() - started:.1f} s; files in {out}",
                       highlight=False, soft_wrap=True)
         if failures:
-            console.print(f"[red]{len(failures)} photo(s) could not be read[/red]")
+            console.print(f"[red]{len(failures)} photo(s) could not be explained[/red]")
             raise typer.Exit(1)

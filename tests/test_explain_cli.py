@@ -126,8 +126,19 @@ def test_unreadable_photo_is_skipped_and_reported(app, photos, tmp_path):
     result = run(app, bundle, broken, photos[1], "--out", out, "--method", "shap", "--samples", "30",
                  "--max-side", "48", "--no-progress")
     assert result.exit_code == 1
-    assert "broken.jpg" in result.output and "1 photo(s) could not be read" in result.output
+    assert "broken.jpg" in result.output and "1 photo(s) could not be explained" in result.output
     assert (out / "square.shap.png").exists() and not (out / "broken.shap.png").exists()
+
+
+def test_photo_too_small_to_segment_is_skipped_not_a_traceback(app, photos, tmp_path):
+    dot = photos[0].parent / "dot.png"
+    cv2.imwrite(str(dot), np.full((1, 1, 3), 128, np.uint8))
+    bundle = make_bundle(tmp_path / "full", "full")
+    result = run(app, bundle, dot, photos[1], "--out", tmp_path / "out", "--method", "lime", "--samples", "20",
+                 "--max-side", "48", "--no-progress")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "dot.png" in result.output and "too small to segment" in result.output
+    assert (tmp_path / "out" / "square.lime.png").exists()
 
 
 @pytest.mark.parametrize("args, message", [
