@@ -152,3 +152,39 @@ def test_augment_features_adds_linked_rows(tiny_store, tmp_path):
         # an augmented copy is a different picture: its features differ from its source's
         assert not np.allclose(aug.read("mobilenet", [n]), base.read("mobilenet", [0]))
         assert aug.metadata["augment"]["copies"] == 2
+
+
+def test_train_with_a_label_file_records_the_rule(tiny_store, tmp_path):
+    from aesthetic.feature_store import FeatureStore
+
+    with FeatureStore.open(tiny_store) as store:
+        ids, labels = list(store.ids), store.labels
+    scores = tmp_path / "scores.csv"
+    # bright images score 6.5, dark 3.5, and two ambiguous 5.2s the margin drops
+    lines = ["path,mean_score"] + [f"{i},{6.5 if y == 1 else 3.5}" for i, y in zip(ids[2:], labels[2:])]
+    lines += [f"{ids[0]},5.2", f"{ids[1]},5.2"]
+    scores.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "model"
+    result = invoke("train", tiny_store, "--out", out, "--labels", scores, "--label-source", "mean",
+                    "--margin", "0.5", "--hidden", "8,4,2", "--epochs", "2", "--validation-fraction", "0.25")
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_rule"]["source"] == "mean" and config["label_rule"]["margin"] == 0.5
+    assert config["training"]["rows_used"] == len(ids) - 2
+
+
+def test_end_to_end_distill_puts_the_student_in_the_bundle_and_predict_uses_it(model_dir, tiny_images, tmp_path):
+    import shutil
+
+    model_dir = Path(shutil.copytree(model_dir, tmp_path / "model"))  # the shared bundle stays student-free
+    result = invoke("distill", model_dir, "--end-to-end", "--image-size", "32", "--epochs", "1", "--hidden", "8",
+                    "--backbone-weights", "none")
+    assert result.exit_code == 0, result.output
+    student = load_model(model_dir / "student")
+    assert student.kind == "student" and student.image_size == 32
+    config = json.loads((model_dir / "student" / "config.json").read_text())
+    assert config["teacher"] == str(model_dir.resolve()) and config["student"]["head"] == [8]
+    assert load_model(model_dir).student().path == model_dir / "student"
+    out = invoke("predict", model_dir, *tiny_images[0][:3], "--student")
+    assert out.exit_code == 0, out.output
+    assert "student model" in out.output and "scored 3 of 3" in out.output

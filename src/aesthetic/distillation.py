@@ -114,6 +114,14 @@ def agreement(p_a: np.ndarray, t_a: float, p_b: np.ndarray, t_b: float) -> float
     return float(np.mean((np.asarray(p_a) >= t_a) == (np.asarray(p_b) >= t_b))) if len(p_a) else float("nan")
 
 
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two score vectors; NaN when either is constant or has < 2 rows."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def distill_fc(features: np.ndarray, labels: np.ndarray, teacher_logits: np.ndarray,
                groups: Sequence[str] | None = None, config: DistillConfig = DistillConfig(),
                teacher_threshold: float = 0.5) -> FCResult:
@@ -154,7 +162,7 @@ def distill_fc(features: np.ndarray, labels: np.ndarray, teacher_logits: np.ndar
         threshold, metrics = float(teacher_threshold), {}
     p_teacher = 1.0 / (1.0 + np.exp(-z_t[va]))
     metrics["agreement"] = agreement(p_val, threshold, p_teacher, teacher_threshold)
-    metrics["teacher_correlation"] = float(np.corrcoef(p_val, p_teacher)[0, 1]) if len(va) > 1 else float("nan")
+    metrics["teacher_correlation"] = correlation(p_val, p_teacher)
     metrics["epochs_run"] = len(history.get("loss", []))
     log.info("student FC: agreement with teacher %.3f on %d validation rows", metrics["agreement"], len(va))
     return FCResult(student, threshold, metrics, history, tr, va, config.fc_config())

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aesthetic.augmentation import AugmentConfig, augment_image
 from aesthetic.classifier import (AUG_SEPARATOR, LOGIT_LAYER, binary_metrics, choose_threshold, fit_keras, logit_model,
                                   predict_batched, row_weights, source_ids, stratified_group_split)
-from aesthetic.distillation import agreement, make_distillation_loss, pack_targets
+from aesthetic.distillation import agreement, correlation, make_distillation_loss, pack_targets
 from aesthetic.feature_store import FeatureStore, PathLike
 from aesthetic.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
                              StudentModel, _json, bundle_header, load_model, write_bundle)
@@ -177,7 +177,7 @@ def train_student(images: np.ndarray, teacher_logits: np.ndarray, labels: np.nda
     else:
         threshold, metrics = float(teacher_threshold), {}
     metrics["agreement"] = agreement(p_val, threshold, p_teacher[va], teacher_threshold)
-    metrics["teacher_correlation"] = float(np.corrcoef(p_val, p_teacher[va])[0, 1]) if len(va) > 1 else float("nan")
+    metrics["teacher_correlation"] = correlation(p_val, p_teacher[va])
     metrics["epochs_run"] = len(history.get("loss", []))
     metrics["train_images"], metrics["validation_images"] = int(len(tr)), int(len(va))
     log.info("student: agreement with teacher %.3f on %d validation images", metrics["agreement"], len(va))
