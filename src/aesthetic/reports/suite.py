@@ -24,9 +24,10 @@ TOML file's folder. Minimal example::
     [sets.Mixed]                  # several sources in one set
     sources = [{labels = "data/labels.csv", part = "test"}, {folders = {"0" = "more/"}}]
 
-    [robustness]
+    [robustness]                  # the same set again under test-time transformations
     set = "Balanced"
-    transforms = [{kind = "blur", sigma = 2.0}, {kind = "center_crop"}]
+    transforms = [{kind = "blur", sigma = 2.0}, {kind = "center_crop"}]  # default: robustness.default_transforms()
+    max_images = 200              # optional: the first N images of the set only
 
 Errors name the file and the key (``suite.toml: sets.Negatives.folders: ...``).
 """
