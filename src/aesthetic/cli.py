@@ -21,8 +21,11 @@ app = typer.Typer(
 # Modules exposing `register(app)`; heavy imports happen inside the commands.
 _COMMAND_MODULES = [
     "aesthetic.feature_extraction.cli",
-    "aesthetic.explain.cli",
+    "aesthetic.genetic_selection.cli",
+    "aesthetic.train_cli",
     "aesthetic.reports.cli",
+    "aesthetic.explain.cli",
+    "aesthetic.demo",
 ]
 
 
