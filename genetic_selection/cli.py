@@ -124,6 +124,8 @@ def ga_command(
     memory_budget_mb: float = typer.Option(4096, help="Hold fitness features in RAM up to this, else stream."),
     branches: Optional[str] = typer.Option(None, help="Comma-separated branches to use (default: all)."),
     restart: bool = typer.Option(False, help="Ignore an existing checkpoint in --out and start over."),
+    engine: str = typer.Option("local", help="local | ray: each generation's fitness on Ray actors (the cluster "
+                                             "in RAY_ADDRESS, else a local Ray), same result."),
 ) -> None:
     """Select --k features with the genetic algorithm; resumes from --out's checkpoint after a kill."""
     if out.suffix.lower() in (".h5", ".hdf5", ".json"):
@@ -145,7 +147,7 @@ def ga_command(
             hidden=hidden_sizes, dropout=dropout, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, validation_fraction=validation_fraction,
             individuals_per_step=individuals_per_step, label_threshold=label_threshold,
-            memory_budget_mb=memory_budget_mb, checkpoint_dir=str(out), resume=not restart)
+            memory_budget_mb=memory_budget_mb, checkpoint_dir=str(out), resume=not restart, engine=engine)
         with FeatureStore.open(features) as store:
             selector.fit_store(store, branches=_split(branches))
         written = selector.save(out)

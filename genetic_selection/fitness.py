@@ -307,6 +307,14 @@ class FCFitness:
             self._models[(P, k)] = PopulationFC(P, k, self.train.n_features, self.spec)
         return self._models[(P, k)]
 
+    def evaluate_group(self, individuals: np.ndarray, ids: np.ndarray, group: int, generation: int) -> np.ndarray:
+        """Accuracies of one group of :meth:`__call__`'s split: population rows ``ids``, whose genes are
+        ``individuals`` ``(len(ids), k)``, trained as group number ``group``. Groups share nothing, so
+        they may run in any order or place (``ray_fitness`` sends them to Ray actors)."""
+        model = self._model(len(ids), individuals.shape[1])
+        model.reset(individuals, self.seed, generation, init_ids=ids, group=group)
+        return model.fit(self.train).accuracy(self.validation, self.eval_batch)
+
     def __call__(self, individuals: np.ndarray, generation: int) -> np.ndarray:
         """``(P, k)`` individuals -> ``(P,)`` validation accuracies."""
         individuals = np.asarray(individuals)
@@ -314,9 +322,7 @@ class FCFitness:
         out = np.empty(len(individuals), dtype=np.float64)
         for group, lo in enumerate(range(0, len(individuals), step)):
             ids = np.arange(lo, min(lo + step, len(individuals)))
-            model = self._model(len(ids), individuals.shape[1])
-            model.reset(individuals[ids], self.seed, generation, init_ids=ids, group=group)
-            out[ids] = model.fit(self.train).accuracy(self.validation, self.eval_batch)
+            out[ids] = self.evaluate_group(individuals[ids], ids, group, generation)
         return out
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from .base import Selector, SelectionError, branch_layout, store_layout
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
 from .fitness import ArraySource, FCFitness, FCSpec, ProxyFitness, StoreSource
+from .ray_fitness import ray_evaluator
 from .operators import (check_ga_shape, crossover_vote, init_population, mutate,  # noqa: F401 (re-exported)
                         next_generation, rank)
 
@@ -46,7 +47,7 @@ STREAM_CHUNK_ROWS = 4096
 # Parameters left out of the checkpoint's config: they do not change the result (the feature
 # source actually chosen from memory_budget_mb is recorded instead), or, for generations, a
 # longer run is the same run continued, so a finished run can be extended.
-_RUN_ONLY_PARAMS = ("checkpoint_dir", "resume", "memory_budget_mb", "progress", "generations")
+_RUN_ONLY_PARAMS = ("checkpoint_dir", "resume", "memory_budget_mb", "progress", "generations", "engine")
 
 
 def binary_labels(labels: Any, label_threshold: float | None, what: str = "y") -> np.ndarray:
@@ -99,7 +100,8 @@ class GeneticSelector(Selector):
     :class:`FCSpec`), ``individuals_per_step`` (None: as many as fit in memory); for "proxy"
     ``proxy_alpha``, ``proxy_max_rows``. Data: ``validation_fraction``, ``label_threshold``
     (binarise non-0/1 labels), ``memory_budget_mb`` (hold fitness features in RAM if they fit,
-    else stream from the store). Run: ``checkpoint_dir``, ``resume``, ``progress``.
+    else stream from the store). Run: ``checkpoint_dir``, ``resume``, ``progress``, ``engine`` ("local" |
+    "ray": each generation's fitness groups on Ray actors, same result; see :mod:`.ray_fitness`).
 
     Fitted: ``support_`` (sorted ``(k,)`` fused column indices of the best individual),
     ``best_fitness_``, ``history_`` (one dict per generation: generation, best, mean, std,
@@ -116,7 +118,8 @@ class GeneticSelector(Selector):
                  validation_fraction: float = 0.2, individuals_per_step: int | None = None,
                  label_threshold: float | None = None, memory_budget_mb: float = 4096,
                  proxy_alpha: float = 1.0, proxy_max_rows: int = 2000,
-                 checkpoint_dir: str | None = None, resume: bool = True, progress: bool = True):
+                 checkpoint_dir: str | None = None, resume: bool = True, progress: bool = True,
+                 engine: str = "local"):
         self.k = k
         self.population = population
         self.elite = elite
@@ -140,6 +143,7 @@ class GeneticSelector(Selector):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.progress = progress
+        self.engine = engine
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, branches: Mapping[str, int] | None = None) -> "GeneticSelector":
@@ -198,13 +202,16 @@ class GeneticSelector(Selector):
 
     def _evaluator(self, sources):
         if self.fitness == "fc":
-            return FCFitness(*sources, self._spec(), self.seed, self.individuals_per_step)
-        if self.fitness == "proxy":
-            return ProxyFitness(*sources, self.seed, alpha=self.proxy_alpha, max_rows=int(self.proxy_max_rows))
-        raise SelectionError(f"fitness must be one of {', '.join(FITNESS_KINDS)}, got {self.fitness!r}")
+            local = FCFitness(*sources, self._spec(), self.seed, self.individuals_per_step)
+        elif self.fitness == "proxy":
+            local = ProxyFitness(*sources, self.seed, alpha=self.proxy_alpha, max_rows=int(self.proxy_max_rows))
+        else:
+            raise SelectionError(f"fitness must be one of {', '.join(FITNESS_KINDS)}, got {self.fitness!r}")
+        return ray_evaluator(local, self.engine)
 
     def _config(self, data: Mapping[str, Any], evaluator) -> dict[str, Any]:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in _RUN_ONLY_PARAMS}
+        evaluator = getattr(evaluator, "local", evaluator)  # the local evaluator inside a RayFitness
         if isinstance(evaluator, FCFitness):  # the grouping decides dropout streams
             params["individuals_per_step"] = evaluator.step_size(int(self.k))
         return json.loads(json.dumps({"params": params, "data": dict(data)}, default=list))
