@@ -121,7 +121,7 @@ class Selector(TransformerMixin, BaseEstimator):
         Returns ``(len(rows), n_features_out_)`` float32.
         """
         self.check_store(store)
-        idx = store._rows(rows)
+        idx = store_rows(store, rows)
         needed = self._needed_branches()
         out = np.empty((len(idx), self.n_features_out_), dtype=np.float32)
         for start in range(0, len(idx), chunk_rows):
@@ -199,6 +199,23 @@ class AllFeatures(Selector):
         self._check_fitted()
         mask = np.ones(self.n_features_in_, dtype=bool)
         return np.flatnonzero(mask) if indices else mask
+
+
+def store_rows(store, rows: Any = None) -> np.ndarray:
+    """Row indices of ``store`` for ``rows``: None (all), a slice, a boolean mask or indices (kept in order)."""
+    n = len(store)
+    if rows is None:
+        return np.arange(n, dtype=np.int64)
+    if isinstance(rows, slice):
+        return np.arange(n, dtype=np.int64)[rows]
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise SelectionError(f"{store.source}: a row mask must have {n} entries, got {rows.shape}")
+        return np.flatnonzero(rows)
+    if rows.size and (rows.min() < -n or rows.max() >= n):
+        raise SelectionError(f"{store.source}: row indices must be in [0, {n}), got {rows.min()}..{rows.max()}")
+    return rows.astype(np.int64).ravel() % max(n, 1)
 
 
 def store_layout(store, branches: Sequence[str] | None = None) -> dict[str, int]:

@@ -303,9 +303,16 @@ class FCFitness:
         return group_size(k, self.spec, self.eval_batch)
 
     def _model(self, P: int, k: int) -> PopulationFC:
-        if (P, k) not in self._models:
-            self._models[(P, k)] = PopulationFC(P, k, self.train.n_features, self.spec)
-        return self._models[(P, k)]
+        """The traced model for groups of ``P``; the two most recent shapes are kept (a full group
+        and the remainder, or generation 0's population and the later ones without the elite)."""
+        key = (int(P), int(k))
+        if key not in self._models:
+            while len(self._models) >= 2:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = PopulationFC(P, k, self.train.n_features, self.spec)
+        else:
+            self._models[key] = self._models.pop(key)  # most recently used last
+        return self._models[key]
 
     def evaluate_group(self, individuals: np.ndarray, ids: np.ndarray, group: int, generation: int) -> np.ndarray:
         """Accuracies of one group of :meth:`__call__`'s split: population rows ``ids``, whose genes are

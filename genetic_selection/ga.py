@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .base import Selector, SelectionError, branch_layout, store_layout
+from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
 from .fitness import ArraySource, FCFitness, FCSpec, ProxyFitness, StoreSource
 from .ray_fitness import ray_evaluator
@@ -170,7 +170,7 @@ class GeneticSelector(Selector):
         ``memory_budget_mb``), or else streamed from the store in chunks every epoch.
         """
         layout = store_layout(store, branches)
-        idx = store._rows(store.ok & store.has_labels if rows is None else rows)
+        idx = store_rows(store, store.ok & store.has_labels if rows is None else rows)
         if len(idx) and not np.all(store.ok[idx]):
             raise SelectionError(f"{store.source}: {int((~store.ok[idx]).sum())} of the rows were not extracted (status)")
         labels = binary_labels(store.labels[idx], self.label_threshold, what=f"{store.source} labels")

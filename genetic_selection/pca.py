@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 from scipy.linalg import blas, eigh
 
-from .base import Selector, SelectionError, branch_layout, store_layout
+from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class BranchPCA(Selector):
     def fit_store(self, store, rows: Any = None, branches: Sequence[str] | None = None) -> "BranchPCA":
         """Fit from a feature store, ``batch_size`` rows at a time (default rows: those with status ok)."""
         layout = store_layout(store, branches)
-        idx = store._rows(store.ok if rows is None else rows)
+        idx = store_rows(store, store.ok if rows is None else rows)
 
         def blocks(needed: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
             for lo in range(0, len(idx), self._batch_size()):

@@ -1,0 +1,217 @@
+"""Feature selection speed and memory: GA seconds per generation (batched FC fitness vs one Keras model
+per individual) and the peak memory of out-of-core PCA at two dataset sizes.
+
+    python -m aesthetic.benchmarks.bench_selection                 # population 100, k 5000, 19488 features, 512 images
+    python -m aesthetic.benchmarks.bench_selection --quick         # small sizes, well under a minute of compute
+    python -m aesthetic.benchmarks.bench_selection --images 2048 --epochs 10 --baseline-individuals 20
+
+GA: synthetic features (``--features`` columns, ``--images`` rows, 10 planted informative
+columns), the FC fitness at its defaults unless overridden (hidden 64/32, batch 64,
+``--epochs``). The batched figure is one GA generation: the operators on a random generation
+0 and the evaluation of its 98 new or mutated individuals (the 2 elites keep their fitness),
+one-time graph tracing included. The one-at-a-time loop (``keras.Sequential`` + ``fit`` per individual, as
+the original did) is timed on ``--baseline-individuals`` individuals and extrapolated to the
+same 98 evaluations; the printed output says so.
+
+PCA: ``BranchPCA.fit_store`` of an efficientnet-shaped branch (``--pca-width`` 2560 ->
+``--pca-components`` 1280) from float16 stores of ``--pca-rows`` (2000 and 8000) images,
+each in a fresh subprocess that reports its peak RSS and the peak of numpy allocations
+(tracemalloc); scikit-learn's in-memory ``PCA`` on the same data is the baseline whose
+memory grows with the image count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+log = logging.getLogger(__name__)
+
+
+# -- GA ------------------------------------------------------------------------------------
+def ga_rows(images: int, features: int, population: int, k: int, epochs: int, baseline_individuals: int,
+            seed: int = 0) -> list[dict]:
+    from aesthetic.genetic_selection import GeneticSelector
+    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, one_at_a_time_fitness
+    from aesthetic.genetic_selection.ga import stratified_split
+    from aesthetic.genetic_selection.operators import init_population, next_generation
+    from aesthetic.genetic_selection.synthetic import planted_features
+
+    X, y, _ = planted_features(images, features, 10, shift=0.5, seed=seed)
+    ga = GeneticSelector(k=k, population=population, parents=population // 2, seed=seed, epochs=epochs)
+    spec = ga._spec()
+    train, val = stratified_split(y, ga.validation_fraction, seed)
+    rng = np.random.default_rng(seed)
+    # Generation 0 is one more evaluation of a whole population; give it random scores and time the
+    # first real generation: operators + evaluating the non-elite, graph tracing included (once a run).
+    population_0 = init_population(population, features, k, rng)
+    fitness = FCFitness(ArraySource(X, train, y[train]), ArraySource(X, val, y[val]), spec, seed)
+    started = time.perf_counter()
+    new, elite_rows = next_generation(population_0, rng.random(population), n_features=features, elite=ga.elite,
+                                      parents=ga.parents, window=ga.window, keep_fraction=ga.keep_fraction, rng=rng)
+    scores = fitness(new[len(elite_rows):], generation=1)
+    batched = time.perf_counter() - started
+    evaluated = len(scores)
+    print(f"GA batched: one generation {batched:.1f}s for {evaluated} evaluations (operators and one-time "
+          f"graph tracing included; best {scores.max():.3f}, mean {scores.mean():.3f})", flush=True)
+
+    individuals = new[len(elite_rows):][:baseline_individuals]
+    started = time.perf_counter()
+    one_at_a_time_fitness(individuals, X[train], y[train], X[val], y[val], spec, seed)
+    per_model = (time.perf_counter() - started) / len(individuals)
+    loop = per_model * evaluated
+    extrapolated = len(individuals) < evaluated
+    print(f"GA one model at a time: {per_model:.2f}s per individual over {len(individuals)} individuals"
+          + (f", EXTRAPOLATED to {evaluated} evaluations: {loop:.1f}s per generation" if extrapolated
+             else f": {loop:.1f}s per generation"), flush=True)
+    sizes = (f"population {population}, k {k} of {features} features, {images} synthetic images "
+             f"({len(train)} train / {len(val)} validation), FC hidden {'/'.join(map(str, spec.hidden))}, "
+             f"{spec.epochs} epochs, batch {spec.batch_size}")
+    return [
+        {"name": "GA generation, batched population FC fitness", "figure": batched, "unit": "s/generation",
+         "baseline": f"one Keras model per individual: {loop:.1f} s/generation"
+                     + (f" (timed on {len(individuals)}, extrapolated to {evaluated})" if extrapolated else ""),
+         "ratio": loop / batched, "notes": sizes + f"; {evaluated} evaluations per generation; ratio = loop / batched"},
+    ]
+
+
+# -- PCA -------------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark (VmHWM). Not ``ru_maxrss``: on Linux that keeps
+    the parent's size at fork, so a child of a big process would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pca_child(store: Path, method: str, components: int, batch_size: int) -> dict:
+    """Fit one PCA in this (fresh) process; report its peaks. Run by :func:`measure_pca` as a subprocess."""
+    from aesthetic.feature_store import FeatureStore
+    from aesthetic.genetic_selection import BranchPCA
+
+    with FeatureStore.open(store) as s:
+        rss_before = peak_rss_mb()
+        tracemalloc.start()
+        started = time.perf_counter()
+        if method == "branchpca":
+            BranchPCA(n_components=components, batch_size=batch_size).fit_store(s)
+        else:
+            from sklearn.decomposition import PCA
+
+            PCA(n_components=components, random_state=0).fit(s.features())
+        seconds = time.perf_counter() - started
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {"seconds": seconds, "traced_mb": traced / 2**20,
+            "rss_mb": peak_rss_mb(), "rss_before_mb": rss_before}
+
+
+def measure_pca(store: Path, method: str, components: int, batch_size: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "aesthetic.benchmarks.bench_selection", "--pca-child", str(store),
+                          "--pca-method", method, "--pca-components", str(components),
+                          "--pca-batch-size", str(batch_size)], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"PCA child ({method}, {store.name}) failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pca_rows(rows: Sequence[int], width: int, components: int, batch_size: int) -> list[dict]:
+    from aesthetic.genetic_selection.synthetic import write_synthetic_store
+
+    results: dict[tuple[str, int], dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_selection_") as tmp:
+        rng = np.random.default_rng(0)
+        mixing = rng.standard_normal((64, width)).astype(np.float32)
+        for n in rows:
+            path = Path(tmp) / f"pca_{n}.h5"
+            X = np.empty((n, width), np.float32)
+            for lo in range(0, n, 1024):  # low-rank structure plus noise, like pooled CNN features
+                m = min(1024, n - lo)
+                X[lo:lo + m] = rng.standard_normal((m, 64)).astype(np.float32) @ mixing \
+                    + 0.5 * rng.standard_normal((m, width)).astype(np.float32)
+            write_synthetic_store(path, X, branches={"efficientnet": width}, dtype="float16")
+            del X
+            for method in ("branchpca", "sklearn"):
+                results[(method, n)] = r = measure_pca(path, method, components, batch_size)
+                print(f"PCA {method:9s} {n:6d} rows x {width}: {r['seconds']:.1f}s, peak numpy "
+                      f"{r['traced_mb']:.0f} MB, peak RSS {r['rss_mb']:.0f} MB "
+                      f"(after imports and store open {r['rss_before_mb']:.0f} MB)", flush=True)
+    small, large = min(rows), max(rows)
+    ours = (results[("branchpca", small)], results[("branchpca", large)])
+    theirs = (results[("sklearn", small)], results[("sklearn", large)])
+    notes = (f"{width}-wide float16 store (efficientnet-shaped) -> {components} components, "
+             f"batch {batch_size} rows; peak of numpy allocations (tracemalloc) in a fresh process")
+    return [
+        {"name": f"BranchPCA.fit_store peak memory, {large} images", "figure": ours[1]["traced_mb"], "unit": "MB",
+         "baseline": f"same at {small} images: {ours[0]['traced_mb']:.0f} MB", "ratio": ours[1]["traced_mb"] / ours[0]["traced_mb"],
+         "notes": notes + f"; ratio = {large} / {small} images (1.0 = does not grow); peak RSS "
+                          f"{ours[0]['rss_mb']:.0f} -> {ours[1]['rss_mb']:.0f} MB; "
+                          f"{ours[0]['seconds']:.1f}s -> {ours[1]['seconds']:.1f}s"},
+        {"name": f"sklearn PCA in memory peak memory, {large} images", "figure": theirs[1]["traced_mb"], "unit": "MB",
+         "baseline": f"same at {small} images: {theirs[0]['traced_mb']:.0f} MB",
+         "ratio": theirs[1]["traced_mb"] / theirs[0]["traced_mb"],
+         "notes": notes + f"; the baseline that grows with the data; BranchPCA at {large} images: "
+                          f"{ours[1]['traced_mb']:.0f} MB ({theirs[1]['traced_mb'] / ours[1]['traced_mb']:.1f}x less); "
+                          f"{theirs[0]['seconds']:.1f}s -> {theirs[1]['seconds']:.1f}s"},
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description="GA s/generation (batched vs one model at a time), PCA peak memory")
+    parser.add_argument("--images", type=int, default=512, help="Synthetic images for the GA fitness.")
+    parser.add_argument("--features", type=int, default=19488, help="Fused width (multigap + efficientnet).")
+    parser.add_argument("--population", type=int, default=100)
+    parser.add_argument("--k", type=int, default=5000)
+    parser.add_argument("--epochs", type=int, default=10, help="FC epochs per evaluation (the GA default).")
+    parser.add_argument("--baseline-individuals", type=int, default=10,
+                        help="Individuals the one-at-a-time loop is timed on (extrapolated to a generation).")
+    parser.add_argument("--pca-rows", type=int, nargs=2, default=[2000, 8000])
+    parser.add_argument("--pca-width", type=int, default=2560)
+    parser.add_argument("--pca-components", type=int, default=1280)
+    parser.add_argument("--pca-batch-size", type=int, default=1024)
+    parser.add_argument("--skip-ga", action="store_true")
+    parser.add_argument("--skip-pca", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="256 images, population 20, k 1000, 2 epochs, "
+                                                             "3 baseline individuals, PCA 500/2000 x 512 in batches of 250.")
+    parser.add_argument("--pca-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pca-method", default="branchpca", help=argparse.SUPPRESS)
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.pca_child:
+        print(json.dumps(pca_child(args.pca_child, args.pca_method, args.pca_components, args.pca_batch_size)))
+        return []
+    if args.quick:
+        args.images, args.population, args.k, args.epochs, args.baseline_individuals = 256, 20, 1000, 2, 3
+        args.pca_rows, args.pca_width, args.pca_components, args.pca_batch_size = [500, 2000], 512, 256, 250
+    rows = []
+    if not args.skip_ga:
+        rows += ga_rows(args.images, args.features, args.population, args.k, args.epochs, args.baseline_individuals)
+    if not args.skip_pca:
+        rows += pca_rows(sorted(args.pca_rows), args.pca_width, args.pca_components, args.pca_batch_size)
+    print()
+    for row in rows:
+        print(f"{row['name']}: {row['figure']:.2f} {row['unit']}  (ratio {row['ratio']:.2f} vs {row['baseline']})")
+        print(f"    {row['notes']}")
+    return rows
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main()
