@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -230,12 +230,11 @@ def _quiet_ray_data() -> Iterator[None]:
 def _pipeline(manifest: Manifest, shards: list[range], todo: list[int], fx: FeatureExtractor, spec_json: str,
               res: _Resources):
     """The Ray Dataset of every row of the ``todo`` shards, through decode and each branch's actors."""
-    import pyarrow as pa
     import ray.data
 
-    blocks = [pa.table({"row": np.asarray(shards[k], dtype=np.int64),
-                        "path": [manifest.paths[i] for i in shards[k]]}) for k in todo]
-    ds = ray.data.from_arrow(blocks)  # one block per shard: decode parallelism follows shards
+    # Built in the driver (from_arrow would start a metadata task per block), about one block per shard.
+    rows = [{"row": i, "path": manifest.paths[i]} for k in todo for i in shards[k]]
+    ds = ray.data.from_items(rows, override_num_blocks=len(todo))
     ds = ds.map_batches(decode_batch, fn_kwargs={"spec_json": spec_json}, batch_size=fx.batch_size,
                         batch_format="numpy", num_cpus=1)
     for b in fx.branch_names:
@@ -251,9 +250,9 @@ class _ShardCollector:
     """Gathers result rows (in any order) per shard; writes a shard the moment it is complete."""
 
     def __init__(self, manifest: Manifest, shards: list[range], shard_dir: Path, fx: FeatureExtractor,
-                 attrs: dict[str, dict], metadata: dict, config: ExtractionConfig):
+                 attrs: Callable[[], dict[str, dict]], metadata: dict, config: ExtractionConfig):
         self.manifest, self.shards, self.shard_dir, self.fx = manifest, shards, shard_dir, fx
-        self.attrs, self.metadata, self.config = attrs, metadata, config
+        self.attrs, self.metadata, self.config = attrs, metadata, config  # attrs: () -> {branch: attrs}
         self.chunk = config.chunk_size
         self.open: dict[int, dict[str, Any]] = {}
 
@@ -291,7 +290,7 @@ class _ShardCollector:
             paths=[self.manifest.paths[i] for i in rows], labels=self.manifest.labels[rows],
             status=[STATUS_OK if v else STATUS_FAILED for v in ok],
             errors=[e if not v else "" for e, v in zip(state["error"], ok)],
-            branches={b: BranchData(np.where(ok[:, None], state["features"][b], 0), self.attrs[b])
+            branches={b: BranchData(np.where(ok[:, None], state["features"][b], 0), self.attrs()[b])
                       for b in self.fx.branch_names},
             metadata=self.metadata, dtype=self.config.dtype, compression=self.config.compression)
 
@@ -372,7 +371,9 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
             res = plan_resources(ray.cluster_resources(), len(fx.branch_names), gpus_per_worker, workers_per_branch)
             log.info("ray: %d actor(s) per branch, %.2g CPU and %.2g GPU each", res.actors_per_branch,
                      res.cpus_per_actor, res.gpus_per_actor)
-            attrs = ray.get(ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json))
+            # Branch attributes need a built network: one worker builds it while the pipeline starts.
+            attrs_ref = ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json)
+            attrs = lru_cache(maxsize=1)(lambda: ray.get(attrs_ref))
             metadata = {"job": identity, "extractor": fx.config(), "library_versions": library_versions(),
                         "engine": "ray"}
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
