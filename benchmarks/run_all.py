@@ -31,7 +31,6 @@ import datetime as dt
 import importlib
 import json
 import logging
-import os
 import platform
 import pkgutil
 import shlex
@@ -54,25 +53,11 @@ def discover(package: str = "aesthetic.benchmarks") -> list[str]:
                   if m.name.startswith("bench_"))
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM and OS of this machine."""
-    import psutil
+    """CPU model, cores, RAM and OS of this machine, and its name."""
+    from aesthetic.reports.benchmark import machine as describe
 
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "physical_cores": psutil.cpu_count(logical=False),
-            "ram_gib": round(psutil.virtual_memory().total / 2 ** 30, 1),
-            "os": platform.platform(), "python": platform.python_version(), "hostname": platform.node()}
+    return {**describe(), "hostname": platform.node()}
 
 
 def _nvidia_smi_gpus() -> list[str]:

@@ -144,6 +144,30 @@ def run_robustness(scorers: Sequence[Scorer], set_scores: SetScores, items: Sequ
     return rows
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores (logical, usable by this process, physical), RAM and OS of this machine."""
+    import os
+
+    import psutil
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": usable,
+            "physical_cores": psutil.cpu_count(logical=False),
+            "ram_gib": round(psutil.virtual_memory().total / 2 ** 30, 1),
+            "os": platform.platform(), "python": platform.python_version()}
+
+
 def environment() -> dict[str, Any]:
     import importlib.metadata as md
 
@@ -155,7 +179,7 @@ def environment() -> dict[str, Any]:
         except md.PackageNotFoundError:
             continue
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "machine": platform.machine(), "processor": platform.processor(), "versions": versions}
+            "machine": machine(), "versions": versions}
 
 
 def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOptions | None = None
@@ -190,7 +214,7 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
     table = score_items(scorers, list(unique.values()), options.batch_size,
                         description="scoring", progress=options.progress)
     timings["score_s"] = time.perf_counter() - t0
-    timings["images_scored"] = float(len(unique))
+    notes.append(f"{len(unique)} distinct images were decoded and scored once each for all sets.")
 
     set_scores: dict[str, SetScores] = {}
     metrics: dict[str, dict[str, BinaryMetrics]] = {}

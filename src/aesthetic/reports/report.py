@@ -302,8 +302,10 @@ def render_markdown(result: BenchmarkResult, command: str, created: str,
                     heatmap: str | None) -> str:
     spec = result.suite.spec
     env = result.environment
+    mach = env.get("machine", {})
     lines = [f"# Benchmark report: {spec.name}", "", "Made with:", "", "```", command, "```", "",
-             f"{created} · suite `{result.suite.path}` · {env.get('platform', '')} · Python "
+             f"{created} · suite `{result.suite.path}` · {mach.get('cpu', '?')}, {mach.get('usable_cores', '?')} "
+             f"usable cores, {mach.get('ram_gib', '?')} GiB RAM · {env.get('platform', '')} · Python "
              f"{env.get('python', '')}", ""]
     lines += ["## Headline: accuracy per set", "",
               "Rows are scorers (the project's model(s), the NIMA peer, hand-crafted baselines), "
