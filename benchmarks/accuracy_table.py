@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
-    from aesthetic.classifier import FCConfig, logit_model, predict_batched
+    from aesthetic.classifier import FCConfig
     from aesthetic.distillation import DistillConfig, agreement
     from aesthetic.feature_store import FeatureStore, atomic_write_text
     from aesthetic.genetic_selection.ga import GeneticSelector
