@@ -194,8 +194,9 @@ def register(app: typer.Typer) -> None:
         rows = result.rows()
         if len(rows) <= MAX_ROWS_SHOWN:
             table = Table(title=f"{loaded.kind} model, threshold {result.threshold:.4f}")
-            for col in ("path", "p_aesthetic", "label"):
-                table.add_column(col)
+            table.add_column("path", overflow="fold")
+            table.add_column("p_aesthetic", justify="right")
+            table.add_column("label")
             for row in rows:
                 if not row["error"]:
                     table.add_row(row["path"], f"{row['p_aesthetic']:.4f}",
