@@ -168,7 +168,7 @@ def plan_resources(cluster: dict[str, float], n_branches: int, gpus_per_worker: 
     """Actor pool size per branch and what each actor asks of the cluster.
 
     With GPUs: as many actors per branch as the GPUs allow (``gpus_per_worker`` each). On CPU:
-    one actor per branch per 4 CPUs. Model actors together take at most all CPUs but one, so
+    one actor per 4 CPUs, shared among the branches (at least one per branch). Model actors together take at most all CPUs but one, so
     decoding always has a CPU (on CPU TensorFlow uses every core whatever Ray reserves).
     """
     cpus, gpus = float(cluster.get("CPU", 0)), float(cluster.get("GPU", 0))

@@ -69,18 +69,22 @@ def _assert_same_store(reference: Path, got: Path) -> None:
 
 
 def test_ray_sharded_store_equals_the_single_process_store(cluster, images, local_store, tmp_path):
-    from aesthetic.feature_extraction.ray_engine import extract_ray
+    """``aesthetic extract --engine ray`` (the Ray this process started is used) against the local job."""
+    from typer.testing import CliRunner
 
-    summary = extract_ray(images, tmp_path / "feats.h5", ExtractionConfig(**CONFIG), progress=False)
+    from aesthetic.cli import app
+
+    result = CliRunner().invoke(app, [
+        "extract", str(images), "--out", str(tmp_path / "feats.h5"), "--engine", "ray", "--branches", "mobilenet",
+        "--weights", "none", "--input-scale", "0.25", "--chunk-size", "4", "--batch-size", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
     manifest = tmp_path / "feats.json"
-    assert summary.out == manifest and manifest.is_file()
-    assert (summary.images, summary.ok, summary.failed) == (15, 13, 2)
-    assert sorted(Path(p).name for p, _ in summary.failures) == ["bad_empty.jpg", "bad_text.png"]
+    assert "15 images: 13 ok, 2 failed" in result.output and f"-> {manifest}" in result.output
+    assert "bad_empty.jpg: empty file" in result.output and "bad_text.png" in result.output
     shards = sorted((tmp_path / "feats.shards").glob("shard-*.h5"))
     assert [p.name for p in shards] == [f"shard-{k:06d}.h5" for k in range(4)]  # 15 images / 4 per shard
-    with FeatureStore.open(shards[1]) as one:  # shard k holds manifest rows [4k, 4k + 4)
-        with FeatureStore.open(local_store) as ref:
-            assert list(one.ids) == list(ref.ids[4:8])
+    with FeatureStore.open(shards[1]) as one, FeatureStore.open(local_store) as ref:
+        assert list(one.ids) == list(ref.ids[4:8])  # shard k holds manifest rows [4k, 4k + 4)
     _assert_same_store(local_store, manifest)
 
 
@@ -158,20 +162,32 @@ def test_killing_a_model_worker_mid_run_loses_nothing(cluster, astronaut, tmp_pa
     _assert_same_store(reference, tmp_path / "killed.json")
 
 
-def test_ga_through_ray_ends_where_the_local_ga_ends(cluster):
-    from aesthetic.genetic_selection import GeneticSelector
-    from aesthetic.genetic_selection.synthetic import planted_features
+def test_ga_through_ray_ends_where_the_local_ga_ends(cluster, tmp_path):
+    """``aesthetic select ga --engine ray`` against ``GeneticSelector`` run locally, same store and seed."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from aesthetic.cli import app
+    from aesthetic.genetic_selection import GeneticSelector, load_selector
+    from aesthetic.genetic_selection.synthetic import planted_features, write_synthetic_store
 
     X, y, _ = planted_features(120, 40, 6, shift=0.8, seed=2)
+    store = write_synthetic_store(tmp_path / "features.h5", X, labels=y)
     params = dict(k=6, population=8, elite=2, parents=4, window=3, generations=2, seed=5, hidden=(8,),
                   epochs=2, batch_size=32, individuals_per_step=3, progress=False)
-    local = GeneticSelector(**params).fit(X, y)
-    remote = GeneticSelector(**params, engine="ray").fit(X, y)
-    np.testing.assert_array_equal(remote.population_, local.population_)
-    np.testing.assert_array_equal(remote.fitness_, local.fitness_)
-    np.testing.assert_array_equal(remote.support_, local.support_)
-    assert [h["best"] for h in remote.history_] == [h["best"] for h in local.history_]
-    assert [h["mean"] for h in remote.history_] == [h["mean"] for h in local.history_]
+    with FeatureStore.open(store) as st:
+        local = GeneticSelector(**params).fit_store(st)
+
+    args = ["select", "ga", str(store), "--out", str(tmp_path / "ga"), "--engine", "ray", "--k", "6",
+            "--population", "8", "--elite", "2", "--parents", "4", "--window", "3", "--generations", "2",
+            "--seed", "5", "--hidden", "8", "--epochs", "2", "--batch-size", "32", "--individuals-per-step", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    history = json.loads((tmp_path / "ga" / "history.json").read_text())
+    assert [h["best"] for h in history["generations"]] == [h["best"] for h in local.history_]
+    assert [h["mean"] for h in history["generations"]] == [h["mean"] for h in local.history_]
+    np.testing.assert_array_equal(load_selector(tmp_path / "ga").support_, local.support_)
     assert _no_actors_left("_FitnessWorker")  # the run freed its actors when it ended
 
 
@@ -182,6 +198,7 @@ def _no_actors_left(class_name: str, wait_s: float = 30) -> bool:
     return not _alive_actors(class_name)
 
 
+@pytest.mark.slow  # ~30 s on 2 busy cores (two fresh actors import TensorFlow); the GA test covers the results
 def test_ray_fitness_spreads_the_groups_over_actors_and_frees_them(cluster):
     from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, FCSpec
     from aesthetic.genetic_selection.ray_fitness import RayFitness
