@@ -161,7 +161,8 @@ def pca_rows(rows: Sequence[int], width: int, components: int, batch_size: int) 
              f"batch {batch_size} rows; peak of numpy allocations (tracemalloc) in a fresh process")
     return [
         {"name": f"BranchPCA.fit_store peak memory, {large} images", "figure": ours[1]["traced_mb"], "unit": "MB",
-         "baseline": f"same at {small} images: {ours[0]['traced_mb']:.0f} MB", "ratio": ours[1]["traced_mb"] / ours[0]["traced_mb"],
+         "baseline": f"same at {small} images: {ours[0]['traced_mb']:.0f} MB",
+         "ratio": ours[1]["traced_mb"] / ours[0]["traced_mb"],
          "notes": notes + f"; ratio = {large} / {small} images (1.0 = does not grow); peak RSS "
                           f"{ours[0]['rss_mb']:.0f} -> {ours[1]['rss_mb']:.0f} MB; "
                           f"{ours[0]['seconds']:.1f}s -> {ours[1]['seconds']:.1f}s"},
@@ -189,8 +190,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--pca-batch-size", type=int, default=1024)
     parser.add_argument("--skip-ga", action="store_true")
     parser.add_argument("--skip-pca", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="256 images, population 20, k 1000, 2 epochs, "
-                                                             "3 baseline individuals, PCA 500/2000 x 512 in batches of 250.")
+    parser.add_argument("--quick", action="store_true",
+                        help="256 images, population 20, k 1000, 2 epochs, 3 baseline individuals, "
+                             "PCA 500/2000 x 512 in batches of 250.")
     parser.add_argument("--pca-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--pca-method", default="branchpca", help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -18,13 +18,10 @@ through ``_state()`` / ``_set_state()``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-
-log = logging.getLogger(__name__)
 
 #: Branch name used when a selector is fitted on a plain matrix with no branch names.
 PLAIN_BRANCH = "features"

@@ -14,7 +14,6 @@ continued or overwritten.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,8 +22,6 @@ import numpy as np
 from aesthetic.feature_store import PathLike, atomic_path, atomic_write_text
 
 from .base import SelectionError
-
-log = logging.getLogger(__name__)
 
 FORMAT = "aesthetic-ga-checkpoint"
 FORMAT_VERSION = 1

@@ -24,7 +24,6 @@ hyperparameters) is the baseline the benchmark compares against. :class:`ProxyFi
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
@@ -32,8 +31,6 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .base import SelectionError
-
-log = logging.getLogger(__name__)
 
 # Keys that separate the random streams drawn from one run seed.
 _INIT, _SHUFFLE, _DROPOUT = 0, 1, 2

@@ -172,7 +172,8 @@ class GeneticSelector(Selector):
         layout = store_layout(store, branches)
         idx = store_rows(store, store.ok & store.has_labels if rows is None else rows)
         if len(idx) and not np.all(store.ok[idx]):
-            raise SelectionError(f"{store.source}: {int((~store.ok[idx]).sum())} of the rows were not extracted (status)")
+            raise SelectionError(f"{store.source}: {int((~store.ok[idx]).sum())} of the rows were not "
+                                 f"extracted (status not ok)")
         labels = binary_labels(store.labels[idx], self.label_threshold, what=f"{store.source} labels")
         train, val = stratified_split(labels, self.validation_fraction, self.seed)
         n_features = sum(layout.values())

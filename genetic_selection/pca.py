@@ -7,9 +7,13 @@ the covariance instead costs one symmetric rank-``batch`` update per chunk
 (``dsyrk``, ``O(batch * width^2)``, in place in a ``(width, width)`` float64 matrix)
 and a single symmetric eigendecomposition of only the top ``k`` eigenpairs at the end.
 It is exact (equal to ``sklearn.decomposition.PCA`` up to the sign of each
-component), any chunk size works, and peak memory is ``8 * width^2`` bytes plus one
-chunk (2.3 GB for multigap, 52 MB for efficientnet) whether there are 10^3 or 10^7
-images. Sums are taken around the first chunk's mean to avoid cancellation.
+component), any chunk size works, and peak memory is about ``8 * width^2`` bytes (the
+covariance) plus ``12 * width * k`` (the eigenvectors in float64 and their float32 copy)
+plus one chunk, whether there are 10^3 or 10^7 images: ~4.4 GB for multigap at 8464
+components, ~120 MB for efficientnet at 1280 (``benchmarks/bench_selection.py`` measures
+it). Time is one pass over the data plus the eigensolver, ``O(width^3)``, which dominates
+for multigap (minutes on a multi-core machine). Sums are taken around the first chunk's
+mean to avoid cancellation.
 
 Branches not named in a mapping ``n_components`` are passed through unchanged
 (``remainder="passthrough"``, the default) or dropped (``remainder="drop"``);

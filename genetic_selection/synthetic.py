@@ -43,6 +43,7 @@ def write_synthetic_store(path: PathLike, X: np.ndarray, labels: np.ndarray | No
         blocks[name] = BranchData(X[:, start:start + width], {"width": width, "weights": "synthetic"})
         start += width
     n = len(X)
-    return write_store(path, ids=[f"img{i:06d}" for i in range(n)], paths=[f"synthetic/img{i:06d}.jpg" for i in range(n)],
+    return write_store(path, ids=[f"img{i:06d}" for i in range(n)],
+                       paths=[f"synthetic/img{i:06d}.jpg" for i in range(n)],
                        labels=labels, status=[1] * n, errors=[""] * n, branches=blocks,
                        metadata={"synthetic": True}, dtype=dtype, chunk_rows=chunk_rows)

@@ -37,7 +37,8 @@ def invoke(app, *args):
 
 def test_select_pca_saves_a_selector_with_the_requested_components(app, store, tmp_path):
     path, X = store
-    result = invoke(app, "select", "pca", path, "--out", tmp_path / "sel", "--components", "multigap=5,efficientnet=0.5")
+    result = invoke(app, "select", "pca", path, "--out", tmp_path / "sel",
+                    "--components", "multigap=5,efficientnet=0.5")
     assert result.exit_code == 0, result.output
     assert "60 -> 15 features" in result.output
     selector = load_selector(tmp_path / "sel")

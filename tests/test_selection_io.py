@@ -91,6 +91,11 @@ def test_all_features_is_the_identity_on_matrices_and_stores(data, tmp_path):
     with FeatureStore.open(path) as store:
         from_store = AllFeatures().fit_store(store)
         np.testing.assert_array_equal(from_store.transform_store(store, chunk_rows=17), X)
+        np.testing.assert_array_equal(from_store.transform_store(store, rows=[7, 2]), X[[7, 2]])
+        with pytest.raises(SelectionError, match="row indices must be in \\[0, 160\\)"):
+            from_store.transform_store(store, rows=[3, 160])
+        with pytest.raises(SelectionError, match="row mask must have 160 entries"):
+            from_store.transform_store(store, rows=np.ones(10, bool))
     with pytest.raises(SelectionError, match="X has 49 features"):
         selector.transform(X[:, :49])
 

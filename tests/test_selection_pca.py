@@ -97,7 +97,8 @@ def test_bad_n_components_is_refused_by_name(fused, bad):
 
 def test_matrix_or_store_of_another_layout_is_refused(fused, tmp_path):
     pca = BranchPCA(n_components=3).fit(fused, branches=LAYOUT)
-    with pytest.raises(SelectionError, match="X has 63 features.*fitted on 64: multigap \\(40\\) \\+ efficientnet \\(24\\)"):
+    expected = r"X has 63 features.*fitted on 64: multigap \(40\) \+ efficientnet \(24\)"
+    with pytest.raises(SelectionError, match=expected):
         pca.transform(fused[:, :63])
     other = write_synthetic_store(tmp_path / "o.h5", fused[:, :50], branches={"multigap": 40, "mobilenet": 10})
     with FeatureStore.open(other) as s, pytest.raises(SelectionError, match="no branch 'efficientnet'"):
