@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
         suite: Path = typer.Argument(..., help="Suite TOML."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv and one CSV per set."),
     ) -> None:
-        """Write the exact members of a suite's sets and [train] as labels CSVs (train a model on train.csv)."""
+        """Write the exact members of a suite's sets and its training set as labels CSVs (train a model on train.csv)."""
         from aesthetic.cli_utils import console, fail
         from aesthetic.reports.suite import SuiteError, load_suite, write_split_csvs
 
