@@ -65,6 +65,14 @@ def test_components_are_capped_by_the_number_of_images_with_a_warning(fused, cap
         pca = BranchPCA(n_components={"multigap": 8464, "efficientnet": 1280}).fit(fused[:30], branches=LAYOUT)
     assert pca.n_components_ == {"multigap": 30, "efficientnet": 24}
     assert "8464 components asked" in caplog.text and "1280 components asked" in caplog.text
+    # 30 images < 40 columns: the thin-SVD path; it must be the same PCA as sklearn's.
+    ref = PCA(10).fit(fused[:30, :40].astype(np.float64))
+    ours = pca.components_["multigap"][:10]
+    signs = np.sign(np.sum(ref.components_ * ours, axis=1))
+    np.testing.assert_allclose(ours, ref.components_ * signs[:, None], atol=2e-4)
+    np.testing.assert_allclose(pca.explained_variance_["multigap"][:10], ref.explained_variance_, rtol=1e-4)
+    np.testing.assert_allclose(pca.explained_variance_ratio_["multigap"][:10], ref.explained_variance_ratio_,
+                               rtol=1e-4)
 
 
 def test_the_default_is_the_originals_components_per_branch():
