@@ -68,13 +68,13 @@ def write_labels_csv(items: Sequence[LabeledImage], path: Path) -> Path:
 
 
 def work_folder(name: str) -> Path:
-    """A fresh folder for one notebook's artifacts: under ``AESTHETIC_NOTEBOOK_WORK`` when set (the
-    test suite points it into pytest's tmp_path), else a new temporary folder."""
+    """A new, empty folder for one run of a notebook (``<name>-XXXX``): inside ``AESTHETIC_NOTEBOOK_WORK``
+    when set (the test suite points it into pytest's tmp_path), else in the system's temporary folder.
+    Fresh on every run, so a second run never meets the first one's checkpoints or bundles."""
     import tempfile
 
     root = os.environ.get("AESTHETIC_NOTEBOOK_WORK")
     if root:
-        folder = Path(root) / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        Path(root).mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
     return Path(tempfile.mkdtemp(prefix=f"aesthetic-{name}-"))

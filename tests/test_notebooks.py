@@ -62,6 +62,13 @@ def result_line(nb) -> dict:
     return json.loads(lines[-1])
 
 
+def work_folder_of(tmp_path: Path, name: str) -> Path:
+    """The one folder a notebook run made under AESTHETIC_NOTEBOOK_WORK (``<name>-XXXX``)."""
+    folders = list((tmp_path / "work").glob(f"{name}-*"))
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
 def png_outputs(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
@@ -121,7 +128,7 @@ def test_walkthrough(tmp_path, monkeypatch, shared_data, nima_file):
     assert 0.0 <= result["nima_auc"] <= 1.0 and 0.0 <= result["aspect_ratio_auc"] <= 1.0
     assert result["nima_head_max_error"] < 0.05
     assert png_outputs(nb) >= 3  # the photos, the PCA scatter, the scored held-out photos
-    assert (tmp_path / "work" / "walkthrough" / "model" / "model.keras").is_file()
+    assert (work_folder_of(tmp_path, "walkthrough") / "model" / "model.keras").is_file()
 
 
 def test_genetic_selection(tmp_path, monkeypatch, shared_data, nima_file):
@@ -137,7 +144,7 @@ def test_genetic_selection(tmp_path, monkeypatch, shared_data, nima_file):
     # balanced 96-photo test half: the GA's subset must beat chance on photos it never saw
     assert result["ga_heldout_accuracy"] > 0.6 and result["ga_heldout_auc"] > 0.6
     assert png_outputs(nb) >= 2  # the fitness plot and the per-block bar chart
-    run = tmp_path / "work" / "genetic_selection" / "ga"
+    run = work_folder_of(tmp_path, "genetic_selection") / "ga"
     history = json.loads((run / "history.json").read_text())
     assert [round(g["best"], 4) for g in history["generations"]] == best
     assert (run / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -152,3 +159,13 @@ def test_explanations(tmp_path, monkeypatch, shared_data, nima_file):
     assert all(-1.0 <= rho <= 1.0 for rho in result["lime_shap_spearman"].values())
     assert result["heldout_accuracy"] > 0.6
     assert png_outputs(nb) >= 2  # the superpixels and the LIME/SHAP overlays
+
+
+def test_each_run_gets_a_fresh_work_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("AESTHETIC_NOTEBOOK_WORK", str(tmp_path / "work"))
+    monkeypatch.syspath_prepend(str(NOTEBOOKS))
+    from shared_data import work_folder
+
+    first, second = work_folder("walkthrough"), work_folder("walkthrough")
+    assert first != second and first.parent == second.parent == tmp_path / "work"
+    assert first.is_dir() and not any(first.iterdir())
