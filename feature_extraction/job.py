@@ -68,6 +68,13 @@ class ExtractionSummary:
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
+    @classmethod
+    def from_store(cls, path: Path, seconds: float, resumed_parts: int = 0) -> "ExtractionSummary":
+        """Summarise a finished store (single file or shard manifest) from what it holds."""
+        with FeatureStore.open(path) as store:
+            s = store.summary()
+            return cls(Path(path), s["images"], s["ok"], s["failed"], seconds, resumed_parts, store.failures())
+
     def line(self) -> str:
         return (f"{self.images} images: {self.ok} ok, {self.failed} failed, in {self.seconds:.1f} s "
                 f"({self.images_per_second:.2f} images/s) -> {self.out}")
@@ -109,9 +116,7 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     if out.exists() and not overwrite:
         if _existing_matches(out, identity):
             log.info("%s is already complete for this manifest and config", out)
-            with FeatureStore.open(out) as store:
-                s = store.summary()
-                return ExtractionSummary(out, s["images"], s["ok"], s["failed"], 0.0, 0, store.failures())
+            return ExtractionSummary.from_store(out, 0.0)
         raise ExtractionJobError(f"{out}: exists and was made from other images or settings; "
                                  f"pass --overwrite to replace it")
     if overwrite and work.exists():
@@ -164,10 +169,6 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
 
     merge_stores([part_path(k) for k, _ in chunks], out, compression=config.compression)
     shutil.rmtree(work, ignore_errors=True)
-    with FeatureStore.open(out) as store:
-        s = store.summary()
-        failures = store.failures()
-    summary = ExtractionSummary(out, s["images"], s["ok"], s["failed"], time.perf_counter() - start,
-                                resumed, failures)
+    summary = ExtractionSummary.from_store(out, time.perf_counter() - start, resumed)
     log.info("%s", summary.line())
     return summary

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 
 from aesthetic.datasets import Manifest, load_manifest
-from aesthetic.feature_store import (STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, atomic_write_text,
+from aesthetic.feature_store import (STATUS_FAILED, STATUS_OK, BranchData, atomic_write_text,
                                      library_versions, write_shard_manifest, write_store)
 from aesthetic.progress import Progress
 from .extractor import FeatureExtractor, shape_buckets
@@ -310,10 +310,7 @@ def _finished_or_prepare(manifest_path: Path, shard_dir: Path, n_shards: int, id
                                      f"pass --overwrite to replace it")
         if complete():
             log.info("%s is already complete for this manifest and config", manifest_path)
-            with FeatureStore.open(manifest_path) as store:
-                s = store.summary()
-                return ExtractionSummary(manifest_path, s["images"], s["ok"], s["failed"], 0.0, 0,
-                                         store.failures())
+            return ExtractionSummary.from_store(manifest_path, 0.0)
         log.warning("%s: shard files are missing; extracting them again", manifest_path)
     if overwrite:
         shutil.rmtree(shard_dir, ignore_errors=True)
@@ -399,10 +396,6 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
 
     write_shard_manifest(manifest_path, [shard_file(shard_dir, k) for k in range(len(shards))],
                          extra={"job": identity, "images": len(manifest), "chunk_size": config.chunk_size})
-    with FeatureStore.open(manifest_path) as store:
-        s = store.summary()
-        failures = store.failures()
-    summary = ExtractionSummary(manifest_path, s["images"], s["ok"], s["failed"], time.perf_counter() - start,
-                                resumed, failures)
+    summary = ExtractionSummary.from_store(manifest_path, time.perf_counter() - start, resumed)
     log.info("%s", summary.line())
     return summary

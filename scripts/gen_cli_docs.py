@@ -14,6 +14,9 @@ os.environ["TYPER_USE_RICH"] = "0"  # plain click help text: stable, greppable m
 
 import typer  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _docgen import write_or_check  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
@@ -37,16 +40,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is stale: run .venv/bin/python scripts/gen_cli_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_cli_docs.py")
 
 
 if __name__ == "__main__":

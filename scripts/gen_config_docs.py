@@ -17,6 +17,9 @@ import types
 import typing
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _docgen import write_or_check  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 #: Descriptions of fields whose model does not carry one ("Model.field" -> text).
@@ -344,16 +347,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is stale: run .venv/bin/python scripts/gen_config_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_config_docs.py")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,34 @@ def atomic_path(path: PathLike, suffix: str = ""):
             os.unlink(tmp)
 
 
+@contextmanager
+def atomic_dir(path: PathLike):
+    """Yield an empty hidden directory beside ``path``; swap it in for ``path`` if the block succeeds.
+
+    An existing ``path`` is moved aside, replaced, then deleted, so a reader sees the old
+    folder or the complete new one; on failure ``path`` is untouched and the temporary goes.
+    """
+    import shutil
+    import uuid
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_text(path: PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

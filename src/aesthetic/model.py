@@ -25,10 +25,7 @@ import io
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from aesthetic.feature_store import atomic_write_text, library_versions
+from aesthetic.feature_store import atomic_dir, atomic_write_text, library_versions
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +158,8 @@ def write_bundle(out: PathLike, write: Callable[[Path], None]) -> Path:
             raise BundleError(f"{out}: exists and is not a directory")
         if any(out.iterdir()):
             _read_config(out)  # raises for a non-bundle folder
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

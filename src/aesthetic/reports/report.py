@@ -17,16 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aesthetic.feature_store import atomic_dir
 from aesthetic.reports.benchmark import BenchmarkResult
 from aesthetic.reports.metrics import BinaryMetrics
 from aesthetic.reports.suite import split_file_name, write_split_csvs
@@ -401,25 +399,12 @@ def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> 
 
     out = Path(out_dir).resolve()
     _prepare_destination(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write_split_csvs(result.suite, tmp / "splits", relative_to=out / "splits")
         if result.baselines:
             (tmp / "baselines.json").write_text(baselines_json(result.baselines))
         panels, overlays, heatmap = _write_plots(result, tmp)
         (tmp / "report.json").write_text(json.dumps(report_dict(result, command, created), indent=2))
         (tmp / "report.md").write_text(render_markdown(result, command, created, panels, overlays, heatmap))
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
