@@ -52,6 +52,8 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("float16", help="float16 | float32"),
         compression: Optional[str] = typer.Option(None, help="gzip | lzf (none by default)."),
         input_scale: float = typer.Option(1.0, help="Shrink every input policy (quick runs)."),
+        upscale: bool = typer.Option(True, "--upscale/--no-upscale",
+                                     help="Enlarge photos smaller than max side 996 (multigap) so features share one scale."),
         workers: int = typer.Option(4, min=1, help="Decode threads."),
         seed: int = typer.Option(0, help="Initialisation seed for branches without weights."),
         engine: str = typer.Option("local", help="local | ray"),
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
         try:
             config = ExtractionConfig(branches=names, weights=parse_weights(weights, names), batch_size=batch_size,
                                       chunk_size=chunk_size, dtype=dtype, compression=compression,
-                                      input_scale=input_scale, workers=workers, seed=seed)
+                                      input_scale=input_scale, upscale=upscale, workers=workers, seed=seed)
             manifest = load_manifest(images)
             if engine == "ray":
                 from aesthetic.feature_extraction.ray_engine import extract_ray

@@ -15,8 +15,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, pad_to_min_side, read_image,
-                               scale_policy)
+from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, MaxSide, pad_to_min_side,
+                               read_image, scale_policy)
 from .branches import Branch, get_branch
 from .weights import ResolvedWeights, WeightsSpec, resolve_weights
 
@@ -59,13 +59,17 @@ class FeatureExtractor:
 
     ``input_scale`` shrinks every branch's input policy (tests and quick benchmarks);
     1.0 is the product's geometry (max side 996, letterbox 600, 224).
+    ``upscale``: whether max-side policies (multigap) enlarge images smaller than their side
+    (True, the default: features are computed at one scale whatever the source size) or
+    leave them as they are (faster on small photos, but scale-dependent features).
     ``seed`` fixes the random initialisation when a branch has no weights, so two
     processes build identical networks (resumed jobs rely on it).
     """
 
     def __init__(self, branches: Sequence[str] = ("multigap", "efficientnet"),
                  weights: WeightsArg = "imagenet", input_scale: float = 1.0, batch_size: int = 8,
-                 seed: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, workers: Optional[int] = None):
+                 seed: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, workers: Optional[int] = None,
+                 upscale: bool = True):
         if not branches:
             raise ValueError("at least one branch is required")
         if batch_size < 1:
@@ -78,6 +82,7 @@ class FeatureExtractor:
         self.weights: dict[str, ResolvedWeights] = {
             br.name: resolve_weights(self.weights_spec[br.name], br.name, br.known_weights) for br in self.branches}
         self.input_scale = float(input_scale)
+        self.upscale = bool(upscale)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.max_pixels = int(max_pixels)
@@ -90,6 +95,8 @@ class FeatureExtractor:
 
     def _scaled_policy(self, branch: Branch) -> InputPolicy:
         policy = scale_policy(branch.policy, self.input_scale)
+        if isinstance(policy, MaxSide):
+            policy = policy.model_copy(update={"upscale": self.upscale})
         smallest = min(policy.output_shape(10_000, 10_000))
         if smallest < branch.min_side and self.input_scale != 1.0:
             raise ValueError(f"input_scale {self.input_scale} makes branch '{branch.name}' inputs "
@@ -100,12 +107,13 @@ class FeatureExtractor:
     def config(self) -> dict[str, Any]:
         """JSON-able spec that rebuilds the same extractor (see from_config)."""
         return {"branches": self.branch_names, "weights": dict(self.weights_spec),
-                "input_scale": self.input_scale, "batch_size": self.batch_size, "seed": self.seed,
+                "input_scale": self.input_scale, "upscale": self.upscale, "batch_size": self.batch_size, "seed": self.seed,
                 "max_pixels": self.max_pixels}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides) -> "FeatureExtractor":
-        kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "batch_size", "seed", "max_pixels")
+        kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "upscale", "batch_size", "seed",
+                                         "max_pixels")
                   if k in config}
         kwargs.update(overrides)
         return cls(**kwargs)

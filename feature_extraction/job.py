@@ -45,9 +45,16 @@ class ExtractionConfig(BaseModel):
     dtype: Literal["float16", "float32"] = "float16"
     compression: Optional[Literal["gzip", "lzf"]] = None
     input_scale: float = Field(1.0, gt=0, le=4)
+    upscale: bool = Field(True, description="enlarge images smaller than a max-side policy's side (multigap)")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
     seed: int = 0
     workers: int = Field(4, ge=1, description="decode/resize threads")
+
+    def build_extractor(self) -> FeatureExtractor:
+        """The extractor these settings describe (branches missing from ``weights`` use ImageNet)."""
+        weights = {b: self.weights.get(b, "imagenet") for b in self.branches}
+        return FeatureExtractor(self.branches, weights, self.input_scale, self.batch_size, self.seed,
+                                self.max_pixels, self.workers, upscale=self.upscale)
 
     def resume_key(self) -> dict:
         """Fields that must match for parts on disk to be reused (not batch size of decode threads)."""
@@ -132,9 +139,7 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     else:
         atomic_write_text(job_file, json.dumps(identity, indent=2, sort_keys=True))
 
-    weights = {b: config.weights.get(b, "imagenet") for b in config.branches}
-    fx = extractor or FeatureExtractor(config.branches, weights, config.input_scale, config.batch_size,
-                                       config.seed, config.max_pixels, config.workers)
+    fx = extractor or config.build_extractor()
     n = len(manifest)
     chunks = [(k, range(s, min(n, s + config.chunk_size))) for k, s in enumerate(range(0, n, config.chunk_size))]
     part_path = lambda k: work / f"part-{k:06d}.h5"  # noqa: E731

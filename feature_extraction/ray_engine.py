@@ -351,10 +351,8 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     if finished is not None:
         return finished
 
-    weights = {b: config.weights.get(b, "imagenet") for b in config.branches}
     # Built here (no networks yet) so bad branch names or weights files fail before Ray starts.
-    fx = FeatureExtractor(config.branches, weights, config.input_scale, config.batch_size, config.seed,
-                          config.max_pixels, config.workers)
+    fx = config.build_extractor()
     spec_json = json.dumps(fx.config(), sort_keys=True)
     missing = lambda: [k for k in range(len(shards)) if not shard_file(shard_dir, k).exists()]  # noqa: E731
     todo = missing()

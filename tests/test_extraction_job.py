@@ -115,3 +115,20 @@ def test_cli_prints_summary_and_lists_skipped_files(tmp_path, astronaut):
 
     bad = CliRunner().invoke(app, ["extract", str(tmp_path / "nowhere"), "--out", str(tmp_path / "g.h5")])
     assert bad.exit_code == 2 and "no such folder" in bad.output
+
+
+def test_upscale_setting_reaches_the_multigap_policy_and_the_store(tmp_path, astronaut):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "small.png"), astronaut[:60, :80, ::-1])  # smaller than max side 996 * 0.1
+    for upscale, expected in ((True, "max_side(100, upscale=True)"), (False, "max_side(100, upscale=False)")):
+        config = ExtractionConfig(branches=["multigap"], weights={"multigap": None}, input_scale=0.1, upscale=upscale)
+        fx = config.build_extractor()
+        assert fx.policies["multigap"].describe() == expected
+        shape = fx.resize(astronaut[:60, :80])["multigap"].shape[:2]
+        assert shape == ((75, 100) if upscale else (75, 80))  # 60x80 kept, then padded to the 75-px minimum
+        out = tmp_path / f"f_{upscale}.h5"
+        extract(folder, out, config, progress=False)
+        with FeatureStore.open(out) as st:
+            assert st.branch_attrs("multigap")["input_policy"] == expected
+            assert st.metadata["extractor"]["upscale"] is upscale
