@@ -17,14 +17,21 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def verdict(probability: float, threshold: float = DEFAULT_THRESHOLD) -> tuple[str, float]:
-    """(``"aesthetic"`` or ``"not aesthetic"``, confidence in that call).
+    """(``"aesthetic"`` or ``"not aesthetic"``, confidence in that call, in [0.5, 1]).
 
-    The call is ``P >= threshold`` (a bundle's chosen threshold, 0.5 by default); the confidence is
-    the probability of the class called, ``P`` or ``1 - P``.
+    The call is ``P >= threshold`` (a bundle's chosen threshold, 0.5 by default). The confidence
+    rescales P piecewise-linearly so that the threshold maps to 0.5 (0 -> 0, threshold -> 0.5,
+    1 -> 1) and reports that of the class called; with threshold 0.5 it is ``P`` or ``1 - P``.
+    A bundle whose threshold is 0.18 therefore never shows "aesthetic, 30% confident".
     """
-    if probability >= threshold:
-        return "aesthetic", float(probability)
-    return "not aesthetic", float(1.0 - probability)
+    p, t = float(probability), float(threshold)
+    if 0.0 < t < 1.0:
+        rescaled = 0.5 * p / t if p < t else 0.5 + 0.5 * (p - t) / (1.0 - t)
+    else:  # degenerate thresholds: fall back to the raw probability
+        rescaled = p
+    if p >= t:
+        return "aesthetic", float(rescaled)
+    return "not aesthetic", float(1.0 - rescaled)
 
 
 @dataclass

@@ -327,7 +327,18 @@ def test_label_follows_the_models_threshold(grid):
     assert explanation.to_dict()["confidence"] == pytest.approx(0.55)
     explanation.threshold = 0.4  # a bundle whose chosen threshold is 0.4 calls P = 0.45 aesthetic
     assert explanation.to_dict()["label"] == "aesthetic"
-    assert explanation.to_dict()["confidence"] == pytest.approx(0.45)
+    # P rescaled so the threshold sits at 0.5: 0.5 + 0.5 * (0.45 - 0.4) / (1 - 0.4)
+    assert explanation.to_dict()["confidence"] == pytest.approx(0.5 + 0.5 * 0.05 / 0.6)
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.183, 0.5, 0.9])
+def test_confidence_is_at_least_half_for_the_class_called_and_monotone(threshold):
+    probabilities = np.linspace(0, 1, 101)
+    calls = [verdict(p, threshold) for p in probabilities]
+    assert all(c >= 0.5 for _, c in calls)
+    rescaled = [c if label == "aesthetic" else 1 - c for label, c in calls]
+    assert np.all(np.diff(rescaled) >= 0) and rescaled[0] == 0 and rescaled[-1] == 1
+    assert verdict(threshold, threshold) == ("aesthetic", pytest.approx(0.5))
 
 
 def test_explanation_rejects_weights_that_do_not_match_segments(grid):
