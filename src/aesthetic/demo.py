@@ -165,7 +165,8 @@ class _Runner:
         self.timings.append((stage, time.perf_counter() - start))
 
 
-def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Optional[typer.Typer] = None) -> DemoPaths:
+def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Optional[typer.Typer] = None,
+             two_branch_weights: str = "imagenet") -> DemoPaths:
     """Run every stage into ``out``; returns the artifact paths (each checked to exist)."""
     from aesthetic.cli import app as default_app
     from aesthetic.cli_utils import console
@@ -199,11 +200,18 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "--weights", f"mobilenet={nima}", "--batch-size", "16", "--no-progress")
 
     use_two_branch = two_branch == "on" or (two_branch == "auto" and _imagenet_reachable())
+    models = []
     if use_two_branch:
-        paths.add("features_two_branch", "features_two_branch.h5")
+        two = paths.add("features_two_branch", "features_two_branch.h5")
         run("extract the two-branch ImageNet features (multigap + efficientnet)",
-            "extract", train_csv, "--out", paths["features_two_branch"], "--branches", "multigap,efficientnet",
-            "--weights", "imagenet", "--input-scale", "0.5" if quick else "1.0", "--no-progress")
+            "extract", train_csv, "--out", two, "--branches", "multigap,efficientnet",
+            *[arg for item in two_branch_weights.split(",") for arg in ("--weights", item.strip())],
+            "--input-scale", "0.25" if quick else "1.0", "--no-progress")
+        models.append(paths.add("model_two_branch", "model_two_branch"))
+        run("select: PCA per branch for the two-branch model (half of each width, as the original 8464 and 1280)",
+            "select", "pca", two, "--out", out / "selection_two_branch_pca", "--components", "0.5")
+        run("train the two-branch FC on the PCA features", "train", two, "--selection",
+            out / "selection_two_branch_pca", "--out", models[-1], "--epochs", "60" if quick else "200")
     else:
         console.print("\n(two-branch ImageNet model skipped: the ImageNet weights cannot be downloaded here; "
                       "pass them with --weights multigap=PATH --weights efficientnet=PATH to `aesthetic extract`)")
@@ -227,12 +235,15 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "--out", student, "--epochs", "1" if quick else "4")
 
     report = paths.add("report", "report/report.md")
-    bench_args = ["benchmark", model, "--suite", suite, "--out", out / "report", "--nima", nima,
+    bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", nima,
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
 
-    photo = next(r for r in csv.DictReader(open(train_csv)) if r["label"] == "1")["path"]
-    photo_path = Path(photo) if Path(photo).is_absolute() else (train_csv.parent / photo).resolve()
+    # A photo the model never saw: the first aesthetic one of the held-out set (fallback: training set).
+    held_out = out / "splits" / "Curated_vs_Snapshot.csv"
+    source = held_out if held_out.is_file() else train_csv
+    photo = next(r for r in csv.DictReader(open(source)) if r["label"] == "1")["path"]
+    photo_path = Path(photo) if Path(photo).is_absolute() else (source.parent / photo).resolve()
     explain_dir = paths.add("explanations", "explanations")
     run("explain one photo (LIME and SHAP over superpixels)", "explain", model, photo_path, "--method", "both",
         "--out", explain_dir, "--samples", "150" if quick else "600", "--no-progress")
@@ -255,7 +266,10 @@ def register(app: typer.Typer) -> None:
     def demo_cmd(
         out: Path = typer.Option(Path("demo_output"), "--out", "-o", help="Folder for every artifact."),
         quick: bool = typer.Option(False, "--quick", help="Fewer photos, generations and epochs (a few minutes)."),
-        two_branch: str = typer.Option("auto", help="auto | on | off: also extract the ImageNet two-branch features."),
+        two_branch: str = typer.Option("auto", help="auto | on | off: also build the two-branch model "
+                                                    "(auto: when ImageNet weights can be had)."),
+        two_branch_weights: str = typer.Option("imagenet", help="Weights for the two-branch extraction: imagenet, "
+                                                                "none, or BRANCH=PATH,BRANCH=PATH (local files)."),
     ) -> None:
         """Run the whole pipeline offline on real photos and print where the report and plots are."""
         from aesthetic.cli_utils import fail
@@ -263,6 +277,6 @@ def register(app: typer.Typer) -> None:
         if two_branch not in ("auto", "on", "off"):
             fail(f"--two-branch {two_branch}: expected auto, on or off")
         try:
-            run_demo(out, quick=quick, two_branch=two_branch, app=app)
+            run_demo(out, quick=quick, two_branch=two_branch, app=app, two_branch_weights=two_branch_weights)
         except RuntimeError as exc:
             fail(exc)
