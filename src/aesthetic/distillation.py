@@ -19,10 +19,10 @@ Keras models see the targets packed as ``y_true = [[y, z_t], ...]`` ``(n, 2)`` a
 from __future__ import annotations
 
 import logging
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aesthetic.classifier import (FCConfig, FCResult, binary_metrics, build_fc, choose_threshold,
                                   fit_keras, logit_model, predict_batched, row_weights,
@@ -31,23 +31,14 @@ from aesthetic.classifier import (FCConfig, FCResult, binary_metrics, build_fc, 
 log = logging.getLogger(__name__)
 
 
-class DistillConfig(BaseModel):
-    """Temperature, alpha and the student FC's shape/training; saved with the student bundle."""
+class DistillConfig(FCConfig):
+    """Temperature and alpha on top of the student FC's shape/training (FCConfig's fields,
+    with a smaller default net); saved with the student bundle."""
 
-    model_config = ConfigDict(frozen=True)
     temperature: float = Field(4.0, gt=0.0)
     alpha: float = Field(0.3, ge=0.0, le=1.0)
     hidden: tuple[int, ...] = (128, 32, 8)
     dropout: float = Field(0.3, ge=0.0, lt=1.0)
-    l2: float = Field(1e-4, ge=0.0)
-    learning_rate: float = Field(3e-3, gt=0.0)
-    batch_size: int = Field(32, gt=0)
-    epochs: int = Field(200, gt=0)
-    patience: int = Field(25, ge=1)
-    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    class_weight: Literal["balanced", "none"] = "balanced"
-    threshold_metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
-    seed: int = 0
 
     def fc_config(self) -> FCConfig:
         """The student's FC settings in the teacher's vocabulary (stored in the student bundle)."""
