@@ -116,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from aesthetic.classifier import FCConfig
     from aesthetic.distillation import DistillConfig, agreement
-    from aesthetic.feature_store import FeatureStore, atomic_write_text
+    from aesthetic.feature_store import FeatureStore
+    from aesthetic.fileio import atomic_write_text
     from aesthetic.genetic_selection.ga import GeneticSelector
     from aesthetic.nima import default_weights_path
     from aesthetic.reports.suite import load_suite

@@ -148,7 +148,7 @@ def render_markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
 def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_OUT,
             package: str = "aesthetic.benchmarks", command: str | None = None) -> dict[str, Any]:
     """Run the benchmarks, write ``speed.md`` and ``speed.json`` into ``out``, return what was written."""
-    from aesthetic.feature_store import atomic_write_text
+    from aesthetic.fileio import atomic_write_text
 
     modules = discover(package)
     if only:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from aesthetic.explain.superpixels import superpixel_stats
-from aesthetic.feature_store import atomic_write_text
+from aesthetic.fileio import atomic_write_text
 
 #: Decision threshold on P(aesthetic) when the model does not carry its own.
 DEFAULT_THRESHOLD = 0.5

@@ -14,7 +14,7 @@ import numpy as np
 
 from aesthetic.explain.explanation import Explanation, verdict
 from aesthetic.explain.superpixels import _check_image, resize_segments, superpixel_stats
-from aesthetic.feature_store import atomic_path
+from aesthetic.fileio import atomic_path
 
 RAISED_RGB = np.array([0, 200, 60], dtype=np.float32)
 LOWERED_RGB = np.array([230, 30, 30], dtype=np.float32)

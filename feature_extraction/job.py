@@ -26,8 +26,8 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, Field
 
 from aesthetic.datasets import Manifest, load_manifest
-from aesthetic.feature_store import (STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, atomic_write_text,
-                                     library_versions, merge_stores, write_store)
+from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
+from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.imageio import DEFAULT_MAX_PIXELS
 from aesthetic.progress import Progress
 from .extractor import FeatureExtractor

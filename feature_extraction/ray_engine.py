@@ -41,8 +41,8 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 
 from aesthetic.datasets import Manifest, load_manifest
-from aesthetic.feature_store import (STATUS_FAILED, STATUS_OK, BranchData, atomic_write_text,
-                                     library_versions, write_shard_manifest, write_store)
+from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
+from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.progress import Progress
 from .extractor import FeatureExtractor, shape_buckets
 from .job import ExtractionConfig, ExtractionJobError, ExtractionSummary, _job_identity

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from aesthetic.feature_store import PathLike, atomic_path, atomic_write_text
+from aesthetic.fileio import PathLike, atomic_path, atomic_write_text
 
 from .base import SelectionError
 

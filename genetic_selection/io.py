@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from aesthetic.feature_store import PathLike, atomic_path, atomic_write_text, library_versions
+from aesthetic.fileio import PathLike, atomic_path, atomic_write_text, library_versions, to_jsonable
 
 from .base import AllFeatures, SelectionError, Selector
 
@@ -38,19 +38,10 @@ def _selector_classes() -> dict[str, type[Selector]]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise SelectionError(f"cannot save parameter value {value!r} of type {type(value).__name__} as JSON")
+    try:
+        return to_jsonable(value)
+    except TypeError as exc:
+        raise SelectionError(f"cannot save a parameter value as JSON: {exc}") from None
 
 
 def _resolve(path: PathLike, for_writing: bool) -> Path:

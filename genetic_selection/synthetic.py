@@ -7,7 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from aesthetic.feature_store import BranchData, PathLike, write_store
+from aesthetic.feature_store import BranchData, write_store
+from aesthetic.fileio import PathLike
 
 
 def planted_features(n_images: int, n_features: int, informative: Sequence[int] | int, shift: float = 0.5,

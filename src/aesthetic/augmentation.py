@@ -113,7 +113,8 @@ def augment_store(features: str | Path, out: str | Path, copies: int = 2,
     the source's path and label; sources whose image can no longer be read are kept but
     get no augmented rows (the reason is logged). Holds the new rows in memory.
     """
-    from aesthetic.feature_store import STATUS_OK, BranchData, FeatureStore, library_versions, write_store
+    from aesthetic.feature_store import STATUS_OK, BranchData, FeatureStore, write_store
+    from aesthetic.fileio import library_versions
     from aesthetic.imageio import ImageReadError, read_image
     from aesthetic.progress import Progress
 

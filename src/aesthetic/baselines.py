@@ -207,7 +207,7 @@ def baselines_json(models: Sequence[HandcraftedLogistic]) -> str:
 
 def save_baselines(path: str | Path, models: Sequence[HandcraftedLogistic]) -> Path:
     """Write fitted baselines as JSON, atomically."""
-    from aesthetic.feature_store import atomic_write_text
+    from aesthetic.fileio import atomic_write_text
 
     atomic_write_text(path, baselines_json(models))
     return Path(path)

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
+
+from aesthetic.fileio import PathLike, atomic_path, atomic_write_text
 
 FORMAT = "aesthetic-features"
 SHARDS_FORMAT = "aesthetic-feature-shards"
@@ -38,7 +38,6 @@ STATUS_PENDING, STATUS_OK, STATUS_FAILED = 0, 1, 2
 STATUS_NAMES = {STATUS_PENDING: "pending", STATUS_OK: "ok", STATUS_FAILED: "failed"}
 
 _STR = h5py.string_dtype("utf-8")
-PathLike = Union[str, os.PathLike]
 
 
 class FeatureStoreError(ValueError):
@@ -51,72 +50,6 @@ class BranchData:
 
     features: np.ndarray  # (n, width)
     attrs: dict[str, Any] = field(default_factory=dict)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that affect feature values, stored with every artifact."""
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "h5py", "opencv-python-headless"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
-@contextmanager
-def atomic_path(path: PathLike, suffix: str = ""):
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
-
-    A reader therefore sees the old file or the complete new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
-def atomic_dir(path: PathLike):
-    """Yield an empty hidden directory beside ``path``; swap it in for ``path`` if the block succeeds.
-
-    An existing ``path`` is moved aside, replaced, then deleted, so a reader sees the old
-    folder or the complete new one; on failure ``path`` is untouched and the temporary goes.
-    """
-    import shutil
-    import uuid
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def _as_str_array(values: Sequence[str]) -> np.ndarray:

@@ -24,20 +24,18 @@ import csv
 import io
 import json
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from aesthetic.feature_store import atomic_dir, atomic_write_text, library_versions
+from aesthetic.fileio import PathLike, atomic_dir, atomic_write_text, json_text, library_versions
 
 log = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
 BUNDLE_FORMAT = "aesthetic-model"
 FORMAT_VERSION = 1
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
@@ -163,18 +161,6 @@ def write_bundle(out: PathLike, write: Callable[[Path], None]) -> Path:
     return out
 
 
-def _json(obj: Any) -> str:
-    def default(value):
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, Path):
-            return str(value)
-        raise TypeError(f"not JSON-able: {type(value).__name__}")
-    return json.dumps(obj, indent=2, sort_keys=True, default=default, allow_nan=True)
-
-
 def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Mapping[str, Any],
                      threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None
                      ) -> Path:
@@ -201,8 +187,8 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
     def write(tmp: Path) -> None:
         fc_model.save(tmp / MODEL_FILE)
         selector.save(tmp / SELECTOR_DIR)
-        (tmp / CONFIG_FILE).write_text(_json(config), encoding="utf-8")
-        (tmp / METRICS_FILE).write_text(_json(dict(metrics)), encoding="utf-8")
+        (tmp / CONFIG_FILE).write_text(json_text(config), encoding="utf-8")
+        (tmp / METRICS_FILE).write_text(json_text(dict(metrics)), encoding="utf-8")
 
     return write_bundle(out, write)
 

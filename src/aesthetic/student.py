@@ -31,9 +31,10 @@ from aesthetic.augmentation import AugmentConfig, augment_image
 from aesthetic.classifier import (AUG_SEPARATOR, LOGIT_LAYER, binary_metrics, choose_threshold, fit_keras, logit_model,
                                   predict_batched, row_weights, source_ids, stratified_group_split)
 from aesthetic.distillation import agreement, correlation, make_distillation_loss, pack_targets
-from aesthetic.feature_store import FeatureStore, PathLike
+from aesthetic.feature_store import FeatureStore
+from aesthetic.fileio import PathLike, json_text
 from aesthetic.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
-                             StudentModel, _json, bundle_header, load_model, write_bundle)
+                             StudentModel, bundle_header, load_model, write_bundle)
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,8 @@ def save_student_bundle(out: PathLike, model, threshold: float, config: StudentC
 
     def write(tmp: Path) -> None:
         model.save(tmp / MODEL_FILE)
-        (tmp / CONFIG_FILE).write_text(_json(cfg), encoding="utf-8")
-        (tmp / METRICS_FILE).write_text(_json(metrics), encoding="utf-8")
+        (tmp / CONFIG_FILE).write_text(json_text(cfg), encoding="utf-8")
+        (tmp / METRICS_FILE).write_text(json_text(metrics), encoding="utf-8")
 
     return write_bundle(out, write)
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from aesthetic.classifier import AUG_SEPARATOR, FCConfig, FCResult, source_ids, train_fc
 from aesthetic.distillation import DistillConfig, distill_fc, ensemble_logits
-from aesthetic.feature_store import FeatureStore, PathLike
+from aesthetic.feature_store import FeatureStore
+from aesthetic.fileio import PathLike
 from aesthetic.labels import LabelTable
 from aesthetic.model import AestheticModel, BundleError, load_model, save_full_bundle
 

@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
 
         from aesthetic.audit import DEFAULT_MAX_DISTANCE, audit
         from aesthetic.cli_utils import console, fail
-        from aesthetic.feature_store import atomic_write_text
+        from aesthetic.fileio import atomic_write_text
         from aesthetic.reports.sources import SourceError
 
         try:

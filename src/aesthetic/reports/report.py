@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aesthetic.feature_store import atomic_dir
+from aesthetic.fileio import atomic_dir, to_jsonable
 from aesthetic.reports.benchmark import BenchmarkResult
 from aesthetic.reports.metrics import BinaryMetrics
 from aesthetic.reports.suite import split_file_name, write_split_csvs
@@ -40,25 +38,6 @@ class ReportError(ValueError):
 def slug(name: str) -> str:
     """A file-name-safe form of a set or scorer name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "unnamed"
-
-
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return None if math.isnan(v) or math.isinf(v) else v
-    return value
 
 
 # --------------------------------------------------------------------------- formatting
@@ -333,7 +312,7 @@ def render_markdown(result: BenchmarkResult, command: str, created: str,
 
 def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str, Any]:
     spec = result.suite.spec
-    return _jsonable({
+    return to_jsonable({
         "format": REPORT_FORMAT, "format_version": 1, "command": command, "created": created,
         "suite": {"path": str(result.suite.path), "spec": spec.model_dump(mode="json")},
         "scorers": result.scorers,
@@ -351,7 +330,7 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
                       "models": [m.to_dict() for m in result.baselines]},
         "audit": result.audit.to_dict() if result.audit is not None else None,
         "notes": result.notes, "timings": result.timings, "environment": result.environment,
-    })
+    }, nan_as_none=True)
 
 
 def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:

@@ -244,7 +244,7 @@ def write_split_csvs(suite: Suite, folder: Path, relative_to: Path | None = None
     These are the exact members of each set, so a model can be trained on ``train.csv``
     (``aesthetic extract train.csv ...``) without ever seeing a benchmark image.
     """
-    from aesthetic.feature_store import atomic_write_text
+    from aesthetic.fileio import atomic_write_text
 
     folder = Path(folder)
     relative_to = Path(relative_to or folder).resolve()
