@@ -130,7 +130,7 @@ def benchmark_photo(max_side: int) -> tuple[np.ndarray, str]:
     from aesthetic.imageio import read_image
 
     try:
-        from aesthetic.benchmarks.bench_predict import real_photos
+        from aesthetic.benchmarks.bench_extraction import real_photos
 
         path = real_photos(1)[0]
         image, name = read_image(path), Path(path).name
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"  ratio full / student: {ratio:.1f}x   (1-min load average {load_before[0]:.1f} -> {load_after[0]:.1f} "
           f"on {os.cpu_count()} CPUs: other work on the machine slows both paths)")
     if args.json:
-        from aesthetic.feature_store import atomic_write_text
+        from aesthetic.fileio import atomic_write_text
 
         report = {"command": "python -m aesthetic.benchmarks.bench_explain " + " ".join(
                       sys.argv[1:] if argv is None else argv),

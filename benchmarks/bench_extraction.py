@@ -20,9 +20,10 @@ import logging
 import time
 from pathlib import Path
 
+from aesthetic.shared import shared_data_dir
 
 log = logging.getLogger(__name__)
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_DATA = shared_data_dir()
 
 
 def real_photos(n: int, data: Path = DEFAULT_DATA) -> list[str]:

@@ -17,7 +17,6 @@ Rows follow the speed-suite contract (see benchmarks/run_all.py).
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import tempfile
 import time
@@ -26,13 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
+from aesthetic.benchmarks.bench_extraction import real_photos
+
 log = logging.getLogger("aesthetic.benchmarks.bench_predict")
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def real_photos(n: int, data: Path = DEFAULT_DATA) -> list[str]:
-    rows = list(csv.DictReader(open(data / "curated_vs_snapshot" / "labels.csv")))
-    return [str(data / "curated_vs_snapshot" / r["path"]) for r in rows[:n]]
 
 
 def full_bundle(out: Path, input_scale: float, seed: int = 0) -> Path:

@@ -29,12 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from aesthetic.shared import NIMA_WEIGHTS_FILE, shared_file
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
 #: Photos of the untimed first run of each engine (library imports, first worker processes).
 WARMUP = 4
-NIMA = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "nima_mobilenet_aesthetic.hdf5"
+NIMA = shared_file(NIMA_WEIGHTS_FILE)
 
 
 def decode_rate(paths: list[str], branches: tuple[str, ...] = ("multigap", "efficientnet")) -> float:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from aesthetic.feature_extraction.ray_engine import extract_ray
 
     branches = [b.strip() for b in args.branches.split(",") if b.strip()]
-    weights = {b: (str(NIMA) if b == "mobilenet" and NIMA.is_file() else None) for b in branches}
+    weights = {b: (str(NIMA) if b == "mobilenet" and NIMA is not None else None) for b in branches}
     config = ExtractionConfig(branches=branches, weights=weights, input_scale=args.input_scale,
                               batch_size=args.batch_size, chunk_size=args.chunk_size, dtype="float32")
     paths = real_photos(args.images)

@@ -2,8 +2,8 @@
 
 The photos live in ``../shared/data`` beside the checkout (see its README; they are never
 copied into the repository). A notebook runs with its own folder, ``notebooks/``, as the
-working directory, so the default is ``Path.cwd().parent.parent / "shared"``; the environment
-variable ``AESTHETIC_SHARED`` points elsewhere.
+working directory, so its parent is the checkout; the folder is then found by the project's one
+rule (:mod:`aesthetic.shared`: ``AESTHETIC_SHARED`` when set, else ``shared/`` in or beside the checkout).
 
 Subsets follow the benchmark suite's split (``benchmarks/suites/shared_data.toml``: each source
 split 50/50 by ``sha256("0:<path>")``, stratified by label), so a photo a notebook trains on is
@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from aesthetic.shared import CURATED_LABELS, require_shared
 from aesthetic.reports.sources import LabeledImage, deterministic_split, read_labels_csv
 
 #: The suite's split settings (benchmarks/suites/shared_data.toml, [split]).
@@ -26,18 +27,9 @@ SPLIT_SEED = 0
 
 def find_shared(start: Path | None = None) -> Path:
     """The ``shared`` folder (holding ``data/`` and ``weights/``), or a FileNotFoundError saying where it looked."""
-    if os.environ.get("AESTHETIC_SHARED"):
-        candidates = [Path(os.environ["AESTHETIC_SHARED"])]
-    else:
-        start = Path.cwd() if start is None else Path(start)
-        candidates = [start.resolve().parent.parent / "shared", start.resolve().parent / "shared"]
-    for folder in candidates:
-        if (folder / "data" / "curated_vs_snapshot" / "labels.csv").is_file():
-            return folder
-    raise FileNotFoundError(
-        "the notebooks need the real photos in ../shared/data beside the checkout; looked for "
-        + " and ".join(str(c / "data" / "curated_vs_snapshot" / "labels.csv") for c in candidates)
-        + ". Run the notebook from notebooks/, or set AESTHETIC_SHARED to the folder holding data/ and weights/")
+    start = Path.cwd() if start is None else Path(start)
+    return require_shared(CURATED_LABELS, checkout=start.resolve().parent,
+                          why="the notebooks (run from notebooks/)")
 
 
 def curated_part(shared: Path, part: str) -> list[LabeledImage]:

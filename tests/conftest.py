@@ -10,9 +10,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+from aesthetic.shared import NIMA_WEIGHTS_FILE, find_shared, shared_candidates
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AESTHETIC_SHARED", REPO.parent / "shared"))
-NIMA_FILE = SHARED / "weights" / "nima_mobilenet_aesthetic.hdf5"
+SHARED = find_shared() or shared_candidates()[-1]
+NIMA_FILE = SHARED / NIMA_WEIGHTS_FILE
 
 
 @pytest.fixture(scope="session")

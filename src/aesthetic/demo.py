@@ -27,8 +27,10 @@ from typing import Optional
 import numpy as np
 import typer
 
+from aesthetic.shared import CHECKOUT, CURATED_LABELS, find_shared, package_file
+
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+REPO = CHECKOUT
 
 
 @dataclass
@@ -44,14 +46,6 @@ class DemoPaths:
     def add(self, key: str, relative: str) -> Path:
         self.artifacts[key] = self.root / relative
         return self.artifacts[key]
-
-
-def _find_shared() -> Optional[Path]:
-    for parent in [REPO, *REPO.parents][:3]:
-        candidate = parent.parent / "shared" if parent == REPO else parent / "shared"
-        if (candidate / "data" / "curated_vs_snapshot" / "labels.csv").is_file():
-            return candidate
-    return None
 
 
 def _imagenet_reachable() -> bool:
@@ -175,14 +169,14 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     paths = DemoPaths(out)
-    shared = _find_shared()
+    shared = find_shared(CURATED_LABELS)
     nima = (shared / "weights" / "nima_mobilenet_aesthetic.hdf5") if shared else None
     if nima is None or not nima.is_file():
         raise RuntimeError("the demo needs the NIMA MobileNet weights (../shared/weights/nima_mobilenet_aesthetic.hdf5) "
                            "for real features offline")
 
     if shared is not None:
-        suite = REPO / "benchmarks" / "suites" / "shared_data.toml"
+        suite = package_file("benchmarks/suites/shared_data.toml")
         console.print(f"photos: {shared / 'data'} (curated wallpapers vs Flickr snapshots; see its README)")
         run("split the suite: train on one half, benchmark on the other", "splits", suite, "--out", out / "splits")
         train_csv = out / "splits" / "train.csv"

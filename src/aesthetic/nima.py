@@ -13,6 +13,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from aesthetic.imageio import Resize
+from aesthetic.shared import shared_file
 from aesthetic.feature_extraction.branches.mobilenet import NIMA_WEIGHTS, build_nima
 from aesthetic.feature_extraction.weights import resolve_weights
 
@@ -22,12 +23,7 @@ RATINGS = np.arange(1, 11, dtype=np.float64)
 
 def default_weights_path() -> Path | None:
     """``../shared/weights/nima_mobilenet_aesthetic.hdf5`` beside the checkout, if present."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "weights" / NIMA_WEIGHTS.filename
-        if candidate.is_file():
-            return candidate
-    return None
+    return shared_file(f"weights/{NIMA_WEIGHTS.filename}")
 
 
 def mean_score(distribution: np.ndarray) -> np.ndarray:
