@@ -46,7 +46,7 @@ def score_function(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _load_model(path: Path) -> Any:
-    from aesthetic.model import load_model  # lands with the model bundles (issue 5); imported only here
+    from aesthetic.bundles.model import load_model  # lands with the model bundles (issue 5); imported only here
 
     return load_model(path)
 

@@ -10,7 +10,7 @@ It is exact (equal to ``sklearn.decomposition.PCA`` up to the sign of each
 component), any chunk size works, and peak memory is about ``8 * width^2`` bytes (the
 covariance) plus ``12 * width * k`` (the eigenvectors in float64 and their float32 copy)
 plus one chunk, whether there are 10^3 or 10^7 images: ~4.4 GB for multigap at 8464
-components, ~120 MB for efficientnet at 1280 (``benchmarks/bench_selection.py`` measures
+components, ~120 MB for efficientnet at 1280 (``benchmarks/speed/bench_selection.py`` measures
 it). Time is one pass over the data plus the eigensolver, ``O(width^3)``, which dominates
 for multigap (minutes on a multi-core machine). Sums are taken around the first chunk's
 mean to avoid cancellation. With no more images than the width, the rows themselves are

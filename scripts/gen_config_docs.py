@@ -174,18 +174,18 @@ DESCRIPTIONS: dict[str, str] = {
 
 #: (heading, prose, [models or selector classes]) in document order.
 def sections():
-    from aesthetic.augmentation import AugmentConfig
-    from aesthetic.classifier import FCConfig
-    from aesthetic.distillation import DistillConfig
+    from aesthetic.classifier.augmentation import AugmentConfig
+    from aesthetic.classifier.fc import FCConfig
+    from aesthetic.classifier.distillation import DistillConfig
     from aesthetic.explain.pipeline import ExplainConfig
     from aesthetic.explain.superpixels import SegmentationConfig
     from aesthetic.feature_extraction import ExtractionConfig
     from aesthetic.genetic_selection import BranchPCA, GeneticSelector
     from aesthetic.imageio import Letterbox, MaxSide, Resize
     from aesthetic.labels import LabelRule
-    from aesthetic.reports.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
-    from aesthetic.robustness import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
-    from aesthetic.student import StudentConfig
+    from aesthetic.benchmarks.report.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
+    from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
+    from aesthetic.classifier.student import StudentConfig
 
     return [
         ("Feature extraction",

@@ -10,9 +10,9 @@ import pytest
 from skimage import data
 from typer.testing import CliRunner
 
-from aesthetic.audit import (DEFAULT_MAX_DISTANCE, audit, find_pairs, hamming_matrix, orientation_of,
+from aesthetic.benchmarks.report.audit import (DEFAULT_MAX_DISTANCE, audit, find_pairs, hamming_matrix, orientation_of,
                              phash64, scan)
-from aesthetic.reports.sources import LabeledImage
+from aesthetic.sources import LabeledImage
 
 PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
           "rocket": data.rocket, "hubble": data.hubble_deep_field, "ihc": data.immunohistochemistry,
@@ -52,7 +52,7 @@ def two_sets(tmp_path_factory):
 
 
 def _items(csv_path):
-    from aesthetic.reports.sources import read_labels_csv
+    from aesthetic.sources import read_labels_csv
 
     return read_labels_csv(csv_path)
 

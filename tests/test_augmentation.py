@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aesthetic.augmentation import AugmentConfig, augment_image, augmented_feature_rows, augmented_ids
+from aesthetic.classifier.augmentation import AugmentConfig, augment_image, augmented_feature_rows, augmented_ids
 
 OFF = dict(flip=False, crop=1.0, exposure=0.0, contrast=0.0, saturation=0.0, colour=0.0)
 

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from aesthetic.baselines import (FEATURE_NAMES, HandcraftedLogistic, as_scorers, baseline_name,
+from aesthetic.benchmarks.report.baselines import (FEATURE_NAMES, HandcraftedLogistic, as_scorers, baseline_name,
                                  colorfulness, feature_matrix, fit_baselines, handcrafted_features,
                                  load_baselines, save_baselines)
 

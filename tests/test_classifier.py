@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aesthetic.classifier import (FCConfig, balanced_class_weight, binary_metrics, build_fc,
+from aesthetic.classifier.fc import (FCConfig, balanced_class_weight, binary_metrics, build_fc,
                                   choose_threshold, logit_model, predict_batched, source_ids,
                                   standardization_stats, stratified_group_split, train_fc)
 

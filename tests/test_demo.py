@@ -47,7 +47,7 @@ def test_demo_features_are_real_mobilenet_features(demo_run):
 def test_demo_selection_model_and_students_load_and_agree(demo_run, real_photos):
     from aesthetic.genetic_selection import load_selector
     from aesthetic.imageio import read_image
-    from aesthetic.model import load_model
+    from aesthetic.bundles.model import load_model
 
     out, _ = demo_run
     assert load_selector(out / "selection_pca.h5").transform(np.zeros((2, 5952), np.float32)).shape == (2, 64)

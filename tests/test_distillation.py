@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aesthetic.classifier import predict_batched
-from aesthetic.distillation import (DistillConfig, distill_fc, distillation_loss, ensemble_logits,
+from aesthetic.classifier.fc import predict_batched
+from aesthetic.classifier.distillation import (DistillConfig, distill_fc, distillation_loss, ensemble_logits,
                                     make_distillation_loss, pack_targets)
 
 
@@ -89,10 +89,10 @@ def test_end_to_end_student_agrees_with_its_teacher_on_real_photos(mobilenet_sto
     """Teacher: FC on real NIMA-MobileNet features of 60 photos. Student: MobileNet on pixels (NIMA
     backbone, frozen) trained on the teacher's soft labels. On 24 held-out photos they must agree far
     above the agreement two independent raters with the same positive rates would reach."""
-    from aesthetic.classifier import FCConfig
+    from aesthetic.classifier.fc import FCConfig
     from aesthetic.feature_store import FeatureStore, write_store, BranchData
-    from aesthetic.student import StudentConfig, distill_end_to_end
-    from aesthetic.training import train_from_store
+    from aesthetic.classifier.student import StudentConfig
+    from aesthetic.bundles.build import distill_end_to_end, train_from_store
 
     with FeatureStore.open(mobilenet_store) as store:
         train = np.arange(60)

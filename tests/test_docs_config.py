@@ -61,7 +61,7 @@ def test_a_field_without_a_description_is_refused():
 
 def test_types_defaults_and_bounds_render_readably():
     gen = generator()
-    from aesthetic.classifier import FCConfig
+    from aesthetic.classifier.fc import FCConfig
     from aesthetic.feature_extraction import ExtractionConfig
 
     rows = {row.split("|")[1].strip(): row for row in gen.model_table(ExtractionConfig)[2:]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aesthetic.benchmarks.bench_explain import time_explanations
+from aesthetic.benchmarks.speed.bench_explain import time_explanations
 from aesthetic.explain.superpixels import SegmentationConfig
 
 

@@ -16,7 +16,7 @@ from aesthetic.explain.cli import ModelChoiceError, resolve_model
 
 
 class BrightCornerModel:
-    """Stand-in for aesthetic.model's loaded model: P(aesthetic) from the top-left quarter's brightness."""
+    """Stand-in for aesthetic.bundles.model's loaded model: P(aesthetic) from the top-left quarter's brightness."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -172,14 +172,14 @@ def test_same_stem_photos_do_not_overwrite_each_other():
                                                                                                   "x_3"]
 
 
-# --------------------------------------------------------------------------- real bundles (aesthetic.model)
+# --------------------------------------------------------------------------- real bundles (aesthetic.bundles.model)
 
 @pytest.fixture(scope="module")
 def real_bundle(tmp_path_factory, tiny_store) -> Path:
     """A tiny full bundle (random-weight MobileNet branch at 56 px -> FC) with a tiny student inside."""
-    from aesthetic.classifier import FCConfig
-    from aesthetic.student import StudentConfig, build_student, save_student_bundle
-    from aesthetic.training import train_from_store
+    from aesthetic.classifier.fc import FCConfig
+    from aesthetic.classifier.student import StudentConfig, build_student
+    from aesthetic.bundles.build import save_student_bundle, train_from_store
 
     root = tmp_path_factory.mktemp("explain_bundle") / "model"
     train_from_store(tiny_store, root, fc_config=FCConfig(hidden=(16, 8, 4), epochs=2, patience=1,
@@ -193,7 +193,7 @@ def real_bundle(tmp_path_factory, tiny_store) -> Path:
 def test_explains_through_a_real_bundle(through, real_bundle, photos, tmp_path):
     from aesthetic.explain.pipeline import working_copy
     from aesthetic.imageio import read_image
-    from aesthetic.model import load_model
+    from aesthetic.bundles.model import load_model
 
     application = typer.Typer()
     explain_cli.register(application)  # the real loader this time

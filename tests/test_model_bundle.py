@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aesthetic.classifier import FCConfig, predict_batched
+from aesthetic.classifier.fc import FCConfig, predict_batched
 from aesthetic.feature_store import FeatureStore
-from aesthetic.model import (BundleError, PredictionResult, StudentModel, load_model, AestheticModel,
+from aesthetic.bundles.model import (BundleError, PredictionResult, StudentModel, load_model, AestheticModel,
                              write_bundle)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_images, tiny_store):
     """A full bundle trained on tiny random-weight MobileNet features through a GA selection."""
     from aesthetic.genetic_selection.ga import GeneticSelector
-    from aesthetic.training import train_from_store
+    from aesthetic.bundles.build import train_from_store
 
     root = tmp_path_factory.mktemp("bundle")
     paths, labels = tiny_images
@@ -139,7 +139,8 @@ def test_load_model_names_what_is_wrong(tmp_path, setup, message):
 
 
 def test_student_bundle_round_trip(tmp_path):
-    from aesthetic.student import StudentConfig, build_student, save_student_bundle
+    from aesthetic.classifier.student import StudentConfig, build_student
+    from aesthetic.bundles.build import save_student_bundle
 
     config = StudentConfig(image_size=32, head=(8,))
     model = build_student(32, None, head=(8,), seed=1)

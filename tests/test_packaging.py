@@ -23,7 +23,7 @@ def test_every_subpackage_is_in_the_wheel():
 
 def test_no_top_level_module_named_like_a_folder(tmp_path):
     # A fresh interpreter outside the checkout, so the repo root is not on sys.path.
-    code = ("import importlib.util, aesthetic.explain, aesthetic.reports, aesthetic.feature_extraction.branches\n"
+    code = ("import importlib.util, aesthetic.explain, aesthetic.benchmarks.report, aesthetic.feature_extraction.branches\n"
             "print([b for b in ('explain', 'genetic_selection', 'feature_extraction', 'benchmarks')"
             " if importlib.util.find_spec(b) is not None])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)

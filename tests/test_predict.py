@@ -11,8 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aesthetic import train_cli
-from aesthetic.model import AestheticModel, load_model
+from aesthetic.bundles import cli as bundles_cli
+from aesthetic.classifier import cli as classifier_cli
+from aesthetic.bundles.model import AestheticModel, load_model
 
 runner = CliRunner()
 
@@ -24,7 +25,8 @@ def make_app() -> typer.Typer:
     def _root() -> None:
         """aesthetic (test app)"""
 
-    train_cli.register(app)
+    classifier_cli.register(app)
+    bundles_cli.register(app)
     return app
 
 
@@ -135,7 +137,7 @@ def test_distill_fc_student_via_cli(model_dir, tmp_path, tiny_images):
 
 
 def test_augment_features_adds_linked_rows(tiny_store, tmp_path):
-    from aesthetic.classifier import source_ids
+    from aesthetic.classifier.fc import source_ids
     from aesthetic.feature_store import FeatureStore
 
     out = tmp_path / "augmented.h5"

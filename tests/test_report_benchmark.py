@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 from sklearn import metrics as skm
 
-from aesthetic.reports.benchmark import BenchmarkOptions, run_benchmark
-from aesthetic.reports.report import ReportError, write_report
-from aesthetic.reports.sources import read_labels_csv
-from aesthetic.reports.suite import load_suite
-from aesthetic.robustness import exposure
+from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
+from aesthetic.benchmarks.report.report import ReportError, write_report
+from aesthetic.sources import read_labels_csv
+from aesthetic.benchmarks.report.suite import load_suite
+from aesthetic.degradations import exposure
 
 
 class RedScorer:
@@ -247,11 +247,11 @@ def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path,
                         errors=[""] * (len(train_files) + 1),
                         branches={"b": BranchData(np.zeros((len(train_files) + 1, 2), np.float32))})
     model = _FakeModel()
-    model.config = {"training": {"features": str(store)}}   # as aesthetic.training records it
+    model.config = {"training": {"features": str(store)}}   # as aesthetic.classifier.training records it
     loaded = []
-    fake = types.ModuleType("aesthetic.model")
+    fake = types.ModuleType("aesthetic.bundles.model")
     fake.load_model = lambda path: loaded.append(path) or model
-    monkeypatch.setitem(sys.modules, "aesthetic.model", fake)
+    monkeypatch.setitem(sys.modules, "aesthetic.bundles.model", fake)
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     out = tmp_path / "rep"
@@ -301,7 +301,7 @@ def test_cli_splits_writes_the_exact_members_of_every_set(suite_dir, tmp_path):
 def test_shortcut_check_flags_a_model_no_better_than_aspect_ratio(result):
     import copy
 
-    from aesthetic.reports.report import _shortcut_check
+    from aesthetic.benchmarks.report.report import _shortcut_check
 
     def line_for(model_auc, baseline_auc, scorer="fake-red"):
         metrics = copy.deepcopy(result.metrics)

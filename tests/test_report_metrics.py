@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from aesthetic.reports.metrics import (binary_metrics, confusion, predict, reliability, roc_auc,
+from aesthetic.metrics import (binary_metrics, confusion, predict, reliability, roc_auc,
                                        roc_curve)
 
 # hand-made: ties across classes (0.4, 0.7), a score exactly at the threshold (0.5)

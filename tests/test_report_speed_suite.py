@@ -1,10 +1,10 @@
-"""benchmarks/run_all.py: runs every bench_* module, survives a failing one, names machine and device."""
+"""benchmarks/speed/run_all.py: runs every bench_* module, survives a failing one, names machine and device."""
 
 import json
 
 import pytest
 
-from aesthetic.benchmarks import run_all
+from aesthetic.benchmarks.speed import run_all
 
 GOOD = '''
 def main(argv=None):

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aesthetic.reports.sources import (LabeledImage, SourceError, deterministic_split, labels_csv_text,
+from aesthetic.sources import (LabeledImage, SourceError, deterministic_split, labels_csv_text,
                                        read_labels_csv, resolve_input)
-from aesthetic.reports.suite import SuiteError, load_suite, parse_suite
-from aesthetic.robustness import Blur, CenterCrop
+from aesthetic.benchmarks.report.suite import SuiteError, load_suite, parse_suite
+from aesthetic.degradations import Blur, CenterCrop
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,9 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "aesthetic.feature_extraction.cli",
     "aesthetic.genetic_selection.cli",
-    "aesthetic.train_cli",
-    "aesthetic.reports.cli",
+    "aesthetic.classifier.cli",
+    "aesthetic.bundles.cli",
+    "aesthetic.benchmarks.report.cli",
     "aesthetic.explain.cli",
     "aesthetic.demo",
 ]

@@ -1,9 +1,9 @@
 """Feature selection speed and memory: GA seconds per generation (batched FC fitness vs one Keras model
 per individual) and the peak memory of out-of-core PCA at two dataset sizes.
 
-    python -m aesthetic.benchmarks.bench_selection                 # population 100, k 5000, 19488 features, 512 images
-    python -m aesthetic.benchmarks.bench_selection --quick         # small sizes, well under a minute of compute
-    python -m aesthetic.benchmarks.bench_selection --images 2048 --epochs 10 --baseline-individuals 20
+    python -m aesthetic.benchmarks.speed.bench_selection                 # population 100, k 5000, 19488 features, 512 images
+    python -m aesthetic.benchmarks.speed.bench_selection --quick         # small sizes, well under a minute of compute
+    python -m aesthetic.benchmarks.speed.bench_selection --images 2048 --epochs 10 --baseline-individuals 20
 
 GA: synthetic features (``--features`` columns, ``--images`` rows, 10 planted informative
 columns), the FC fitness at its defaults unless overridden (hidden 64/32, batch 64,
@@ -127,7 +127,7 @@ def pca_child(store: Path, method: str, components: int, batch_size: int) -> dic
 
 
 def measure_pca(store: Path, method: str, components: int, batch_size: int) -> dict:
-    out = subprocess.run([sys.executable, "-m", "aesthetic.benchmarks.bench_selection", "--pca-child", str(store),
+    out = subprocess.run([sys.executable, "-m", "aesthetic.benchmarks.speed.bench_selection", "--pca-child", str(store),
                           "--pca-method", method, "--pca-components", str(components),
                           "--pca-batch-size", str(batch_size)], capture_output=True, text=True, check=False)
     if out.returncode != 0:

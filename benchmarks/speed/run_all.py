@@ -1,8 +1,8 @@
 """Run every speed benchmark of the project and write one table of figures and ratios.
 
-    python -m aesthetic.benchmarks.run_all [--quick] [--only NAME ...] [--out benchmarks/results]
+    python -m aesthetic.benchmarks.speed.run_all [--quick] [--only NAME ...] [--out benchmarks/results]
 
-Contract for a speed benchmark (any module ``benchmarks/bench_*.py``)::
+Contract for a speed benchmark (any module ``benchmarks/speed/bench_*.py``)::
 
     def main(argv: list[str] | None = None) -> list[dict]:
         ...
@@ -40,13 +40,13 @@ import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
-log = logging.getLogger("aesthetic.benchmarks.run_all")
+log = logging.getLogger("aesthetic.benchmarks.speed.run_all")
 
 ROW_KEYS = ("name", "figure", "unit", "baseline", "ratio", "notes")
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results"
 
 
-def discover(package: str = "aesthetic.benchmarks") -> list[str]:
+def discover(package: str = "aesthetic.benchmarks.speed") -> list[str]:
     """Module names ``<package>.bench_*``, sorted."""
     pkg = importlib.import_module(package)
     return sorted(f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)
@@ -55,7 +55,7 @@ def discover(package: str = "aesthetic.benchmarks") -> list[str]:
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, RAM and OS of this machine, and its name."""
-    from aesthetic.reports.benchmark import machine as describe
+    from aesthetic.benchmarks.report.benchmark import machine as describe
 
     return {**describe(), "hostname": platform.node()}
 
@@ -146,7 +146,7 @@ def render_markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
 
 
 def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_OUT,
-            package: str = "aesthetic.benchmarks", command: str | None = None) -> dict[str, Any]:
+            package: str = "aesthetic.benchmarks.speed", command: str | None = None) -> dict[str, Any]:
     """Run the benchmarks, write ``speed.md`` and ``speed.json`` into ``out``, return what was written."""
     from aesthetic.fileio import atomic_write_text
 
@@ -163,7 +163,7 @@ def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_O
         log.info("running %s %s", module, " ".join(argv))
         got, seconds = run_one(module, argv)
         rows += [{**r, "seconds": seconds} for r in got]
-    info = {"command": command or "python -m aesthetic.benchmarks.run_all" + (" --quick" if quick else ""),
+    info = {"command": command or "python -m aesthetic.benchmarks.speed.run_all" + (" --quick" if quick else ""),
             "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "device": device(), "quick": quick, "benchmarks": modules}
     out = Path(out)
@@ -173,13 +173,13 @@ def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_O
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.run_all", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.speed.run_all", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes in every benchmark")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="run only these (e.g. bench_predict)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for speed.md and speed.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = "python -m aesthetic.benchmarks.run_all " + " ".join(
+    command = "python -m aesthetic.benchmarks.speed.run_all " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     result = run_all(args.quick, args.only, args.out, command=command.strip())
     print((args.out / "speed.md").read_text())

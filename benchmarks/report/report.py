@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from aesthetic.fileio import atomic_dir, to_jsonable
-from aesthetic.reports.benchmark import BenchmarkResult
-from aesthetic.reports.metrics import BinaryMetrics
-from aesthetic.reports.suite import split_file_name, write_split_csvs
+from aesthetic.benchmarks.report.benchmark import BenchmarkResult
+from aesthetic.metrics import BinaryMetrics
+from aesthetic.benchmarks.report.suite import split_file_name, write_split_csvs
 
 REPORT_FORMAT = "aesthetic-benchmark-report"
 MAX_LISTED_PAIRS = 25
@@ -123,7 +123,7 @@ def _shortcut_check(result: BenchmarkResult) -> list[str]:
 
 
 def _baseline_features(result: BenchmarkResult, scorer_name: str) -> tuple[str, ...]:
-    from aesthetic.baselines import baseline_name
+    from aesthetic.benchmarks.report.baselines import baseline_name
 
     for model in result.baselines:
         if baseline_name(model.features) == scorer_name:
@@ -259,7 +259,7 @@ def _robustness_section(result: BenchmarkResult, heatmap: str | None) -> list[st
 
 
 def _baselines_section(result: BenchmarkResult) -> list[str]:
-    from aesthetic.baselines import FEATURE_SIDE, baseline_name
+    from aesthetic.benchmarks.report.baselines import FEATURE_SIDE, baseline_name
 
     if not result.baselines:
         return []
@@ -334,7 +334,7 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
 
 
 def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:
-    from aesthetic.reports import plots as P
+    from aesthetic.benchmarks.report import plots as P
 
     panels: dict[str, dict[str, str]] = {}
     overlays: dict[str, str] = {}
@@ -374,7 +374,7 @@ def _prepare_destination(out: Path) -> None:
 
 def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> Path:
     """Write report.md, report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
-    from aesthetic.baselines import baselines_json
+    from aesthetic.benchmarks.report.baselines import baselines_json
 
     out = Path(out_dir).resolve()
     _prepare_destination(out)

@@ -19,7 +19,7 @@ import numpy as np
 
 from aesthetic.imageio import ImageReadError, read_image
 from aesthetic.progress import Progress
-from aesthetic.reports.sources import LabeledImage
+from aesthetic.sources import LabeledImage
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ class Scorer(Protocol):
 
 
 class ModelScorer:
-    """The project's classifier (``aesthetic.model.load_model``): P(aesthetic) and its own threshold."""
+    """The project's classifier (``aesthetic.bundles.model.load_model``): P(aesthetic) and its own threshold."""
 
     kind = "model"
-    inclusive = True  # aesthetic.classifier decides p >= threshold
+    inclusive = True  # aesthetic.classifier.fc decides p >= threshold
     probabilistic = True
     score_label = "P(aesthetic)"
 

@@ -5,7 +5,7 @@ Two uses, one transform (:func:`augment_image`):
 - for the FC, extra feature rows per image (:func:`augment_store`): each source image gets
   ``copies`` augmented versions whose features are stored as new rows with ids
   ``"<id>#aug1"``, ``"<id>#aug2"``, ... (as ava-mlsp stores augmented features), the
-  ``augment_of`` link that :func:`aesthetic.classifier.source_ids` follows so a source
+  ``augment_of`` link that :func:`aesthetic.classifier.fc.source_ids` follows so a source
   and its copies never straddle a train/validation split;
 - for the end-to-end student, applied on the fly to every training batch.
 """
@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aesthetic.classifier import AUG_SEPARATOR
+from aesthetic.classifier.fc import AUG_SEPARATOR
 
 log = logging.getLogger(__name__)
 

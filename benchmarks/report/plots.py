@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from aesthetic.reports.metrics import BinaryMetrics, roc_curve  # noqa: E402
+from aesthetic.metrics import BinaryMetrics, roc_curve  # noqa: E402
 
 DPI = 72
 CLASS_NAMES = {0: "not aesthetic (0)", 1: "aesthetic (1)"}

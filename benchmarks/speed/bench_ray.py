@@ -13,11 +13,11 @@ Default branch: mobilenet at 224 x 224 with the real NIMA weights (../shared/wei
 weights None. With a GPU that TensorFlow sees, the Ray actors take one GPU each
 (``--gpus-per-worker``) and the device is named in the notes.
 
-    python -m aesthetic.benchmarks.bench_ray                    # 32 and 191 photos, local Ray on all CPUs
-    python -m aesthetic.benchmarks.bench_ray --quick            # 32 photos
-    python -m aesthetic.benchmarks.bench_ray --address auto     # a running cluster (paths must be shared)
+    python -m aesthetic.benchmarks.speed.bench_ray                    # 32 and 191 photos, local Ray on all CPUs
+    python -m aesthetic.benchmarks.speed.bench_ray --quick            # 32 photos
+    python -m aesthetic.benchmarks.speed.bench_ray --address auto     # a running cluster (paths must be shared)
 
-Rows follow the speed-suite contract (see benchmarks/run_all.py).
+Rows follow the speed-suite contract (see benchmarks/speed/run_all.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def decode_rate(paths: list[str], branches: tuple[str, ...] = ("multigap", "effi
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.bench_ray", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.speed.bench_ray", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=191, help="first N photos of curated_vs_snapshot")
     parser.add_argument("--branches", default="mobilenet", help="comma-separated branches")
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     import ray
 
-    from aesthetic.benchmarks.bench_extraction import real_photos
-    from aesthetic.benchmarks.run_all import device
+    from aesthetic.benchmarks.speed.bench_extraction import real_photos
+    from aesthetic.benchmarks.speed.run_all import device
     from aesthetic.feature_extraction import ExtractionConfig, extract
     from aesthetic.feature_extraction.ray_engine import extract_ray
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from aesthetic.benchmarks.bench_extraction import print_rows
+    from aesthetic.benchmarks.speed.bench_extraction import print_rows
 
     logging.basicConfig(level=logging.WARNING)
     print_rows(main())

@@ -2,7 +2,7 @@
 
 Scoring with it needs neither InceptionResNetV2 nor EfficientNetB7. It learns from the
 teacher's soft labels (teacher logits computed from the feature store, so no teacher
-backbone is run), with the binary distillation loss of :mod:`aesthetic.distillation`.
+backbone is run), with the binary distillation loss of :mod:`aesthetic.classifier.distillation`.
 
 Network (:func:`build_student`)::
 
@@ -21,20 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aesthetic.augmentation import AugmentConfig, augment_image
-from aesthetic.classifier import (AUG_SEPARATOR, LOGIT_LAYER, binary_metrics, choose_threshold, fit_keras, logit_model,
-                                  predict_batched, row_weights, source_ids, stratified_group_split)
-from aesthetic.distillation import agreement, correlation, make_distillation_loss, pack_targets
-from aesthetic.feature_store import FeatureStore
-from aesthetic.fileio import PathLike, json_text
-from aesthetic.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
-                             StudentModel, bundle_header, load_model, write_bundle)
+from aesthetic.classifier.augmentation import AugmentConfig, augment_image
+from aesthetic.classifier.distillation import agreement, correlation, make_distillation_loss, pack_targets
+from aesthetic.classifier.fc import (LOGIT_LAYER, binary_metrics, choose_threshold, fit_keras, logit_model,
+                                     predict_batched, row_weights, stratified_group_split)
+from aesthetic.fileio import PathLike
 
 log = logging.getLogger(__name__)
 
@@ -185,59 +181,3 @@ def train_student(images: np.ndarray, teacher_logits: np.ndarray, labels: np.nda
     return model, threshold, metrics
 
 
-def save_student_bundle(out: PathLike, model, threshold: float, config: StudentConfig, metrics: dict[str, Any],
-                        extra_config: dict[str, Any] | None = None) -> Path:
-    """Write a student bundle (``model.keras`` + ``config.json`` + ``metrics.json``) atomically."""
-    cfg = bundle_header("student")
-    cfg.update({"threshold": float(threshold), "image_size": int(config.image_size),
-                "input_policy": f"resize({config.image_size}x{config.image_size})",
-                "student": config.model_dump(mode="json")})
-    cfg.update(extra_config or {})
-
-    def write(tmp: Path) -> None:
-        model.save(tmp / MODEL_FILE)
-        (tmp / CONFIG_FILE).write_text(json_text(cfg), encoding="utf-8")
-        (tmp / METRICS_FILE).write_text(json_text(metrics), encoding="utf-8")
-
-    return write_bundle(out, write)
-
-
-def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, features: PathLike | None = None,
-                       config: StudentConfig = StudentConfig(), backbone_weights: PathLike | None = "nima",
-                       labels=None, max_images: int | None = None) -> tuple[StudentModel, dict[str, Any]]:
-    """Distil the full model at ``teacher_dir`` into an end-to-end student bundle.
-
-    Images are the extracted rows of the teacher's training store (or ``features``); teacher
-    logits come from the stored features. ``out`` defaults to ``MODEL/student``.
-    ``backbone_weights``: ``"nima"`` (the shared NIMA file, when found), a path, or None.
-    """
-    from aesthetic.training import store_labels, training_features_of
-
-    teacher = load_model(teacher_dir)
-    if not isinstance(teacher, AestheticModel):
-        raise BundleError(f"{teacher_dir}: a {teacher.kind} bundle cannot teach; pass a full model bundle")
-    if backbone_weights == "nima":
-        from aesthetic.nima import default_weights_path
-
-        backbone_weights = default_weights_path()
-        if backbone_weights is None:
-            log.warning("NIMA weights not found: the student's backbone starts from random weights")
-    out = Path(out) if out is not None else Path(teacher_dir) / STUDENT_DIR
-    with FeatureStore.open(training_features_of(teacher, features)) as store:
-        rows = np.flatnonzero(store.ok & np.array([AUG_SEPARATOR not in i for i in store.ids]))
-        if max_images is not None:
-            rows = rows[:max_images]
-        images, ok, errors = load_images(store.paths[rows], config.image_size)
-        for r, err in zip(rows[~ok], [e for e, good in zip(errors, ok) if not good]):
-            log.warning("student: skipping %s (%s)", store.paths[r], err)
-        rows = rows[ok]
-        z_t = teacher.logits_store(store, rows)
-        y = store_labels(store, labels)[rows]
-        model, threshold, metrics = train_student(images, z_t, y, source_ids(store.ids[rows]), config,
-                                                  backbone_weights, teacher.threshold)
-        source = str(Path(store.source).resolve())
-    extra = {"teacher": str(Path(teacher_dir).resolve()), "features": source,
-             "backbone_weights": None if backbone_weights is None else str(backbone_weights),
-             "label_rule": teacher.config.get("label_rule", {})}
-    save_student_bundle(out, model, threshold, config, metrics, extra)
-    return load_model(out), metrics  # type: ignore[return-value]

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field
 
-from aesthetic.classifier import (FCConfig, FCResult, binary_metrics, build_fc, choose_threshold,
+from aesthetic.classifier.fc import (FCConfig, FCResult, binary_metrics, build_fc, choose_threshold,
                                   fit_keras, logit_model, predict_batched, row_weights,
                                   standardization_stats, stratified_group_split)
 

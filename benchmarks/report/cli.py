@@ -26,7 +26,7 @@ def _audit_set_name(spec: str, taken: set[str]) -> str:
 
 
 def _load_sets(specs: list[str], taken: set[str]) -> dict[str, Any]:
-    from aesthetic.reports.sources import resolve_input
+    from aesthetic.sources import resolve_input
 
     return {_audit_set_name(s, taken): resolve_input(s) for s in specs}
 
@@ -77,12 +77,12 @@ def model_training_items(model: Any) -> tuple[list[Any], str]:
     import numpy as np
 
     from aesthetic.feature_store import FeatureStore, FeatureStoreError
-    from aesthetic.reports.sources import LabeledImage
+    from aesthetic.sources import LabeledImage
 
     store_path = (getattr(model, "config", {}) or {}).get("training", {}).get("features")
     if not store_path:
         return [], "the bundle names no training feature store"
-    from aesthetic.classifier import AUG_SEPARATOR
+    from aesthetic.classifier.fc import AUG_SEPARATOR
 
     try:
         with FeatureStore.open(store_path) as store:
@@ -109,7 +109,7 @@ def _benchmark_command(models: list[Path], suite: Path, out: Path, nima: Optiona
 def register(app: typer.Typer) -> None:
     @app.command("benchmark")
     def benchmark_cmd(
-        models: List[Path] = typer.Argument(None, help="Model bundle folder(s) (aesthetic.model.load_model); "
+        models: List[Path] = typer.Argument(None, help="Model bundle folder(s) (aesthetic.bundles.model.load_model); "
                                                         "several give one headline row each."),
         suite: Path = typer.Option(..., "--suite", "-s", help="Suite TOML (see benchmarks/suites/)."),
         out: Path = typer.Option(..., "--out", "-o", help="Report folder to write (replaced atomically)."),
@@ -126,11 +126,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/json + PNGs."""
         from aesthetic.cli_utils import console, fail
-        from aesthetic.reports.benchmark import BenchmarkOptions, run_benchmark
-        from aesthetic.reports.report import ReportError, write_report
-        from aesthetic.reports.scorers import ModelScorer, NimaPeerScorer
-        from aesthetic.reports.sources import SourceError
-        from aesthetic.reports.suite import SuiteError, load_suite
+        from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
+        from aesthetic.benchmarks.report.report import ReportError, write_report
+        from aesthetic.bundles.scoring import ModelScorer, NimaPeerScorer
+        from aesthetic.sources import SourceError
+        from aesthetic.benchmarks.report.suite import SuiteError, load_suite
 
         models = list(models or [])
         model_sets: dict[str, Any] = {}
@@ -140,9 +140,9 @@ def register(app: typer.Typer) -> None:
             scorers = []
             if models:
                 try:
-                    from aesthetic.model import load_model
+                    from aesthetic.bundles.model import load_model
                 except ImportError as exc:
-                    fail(f"cannot load models: aesthetic.model is not available ({exc})")
+                    fail(f"cannot load models: aesthetic.bundles.model is not available ({exc})")
                 for m in models:
                     if not m.is_dir():
                         fail(f"MODEL {m}: not a model bundle folder")
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the exact members of a suite's sets and its training set as labels CSVs (train a model on train.csv)."""
         from aesthetic.cli_utils import console, fail
-        from aesthetic.reports.suite import SuiteError, load_suite, write_split_csvs
+        from aesthetic.benchmarks.report.suite import SuiteError, load_suite, write_split_csvs
 
         try:
             loaded = load_suite(suite)
@@ -226,7 +226,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the full audit as JSON."),
         max_distance: Optional[int] = typer.Option(None, min=0, max=64,
                                                    help="pHash Hamming distance for near duplicates "
-                                                        "(default: aesthetic.audit.DEFAULT_MAX_DISTANCE)."),
+                                                        "(default: aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE)."),
         cross: bool = typer.Option(True, "--cross/--no-cross", help="Also compare the IMAGES sets with each other."),
         fail_on_leakage: bool = typer.Option(False, help="Exit 1 when a training image is found in a set."),
         workers: int = typer.Option(2, min=1, help="Decode threads."),
@@ -235,10 +235,10 @@ def register(app: typer.Typer) -> None:
         """Unreadable files, exact/near duplicates within and across sets (leakage), balance, size, orientation."""
         import json
 
-        from aesthetic.audit import DEFAULT_MAX_DISTANCE, audit
+        from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
         from aesthetic.cli_utils import console, fail
         from aesthetic.fileio import atomic_write_text
-        from aesthetic.reports.sources import SourceError
+        from aesthetic.sources import SourceError
 
         try:
             taken: set[str] = set()

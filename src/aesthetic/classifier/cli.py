@@ -1,15 +1,11 @@
-"""`aesthetic train`, `aesthetic distill`, `aesthetic predict` and `aesthetic augment-features`."""
+"""`aesthetic train`, `aesthetic distill` and `aesthetic augment-features`: the classifier's commands."""
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-
-MAX_ROWS_SHOWN = 50
-
 
 def parse_widths(text: str, option: str) -> tuple[int, ...]:
     """``"512,128,32"`` -> ``(512, 128, 32)``, or a clear error naming the option."""
@@ -20,21 +16,6 @@ def parse_widths(text: str, option: str) -> tuple[int, ...]:
     if not widths or min(widths) < 1:
         raise typer.BadParameter(f"{option} {text!r}: widths must be positive integers")
     return widths
-
-
-def expand_images(specs: List[str]) -> list[str]:
-    """Files (kept even when missing, so they are reported), folders, globs and CSVs, in order."""
-    from aesthetic.datasets import load_manifest
-
-    paths: list[str] = []
-    for spec in specs:
-        p = Path(spec).expanduser()
-        if p.is_dir() or (p.is_file() and p.suffix.lower() == ".csv") or (
-                not p.exists() and any(ch in spec for ch in "*?[") and glob.glob(spec)):
-            paths += load_manifest(spec).paths
-        else:
-            paths.append(str(p))
-    return paths
 
 
 def _metrics_table(title: str, metrics: dict, threshold: float):
@@ -78,13 +59,13 @@ def register(app: typer.Typer) -> None:
         """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle."""
         from pydantic import ValidationError
 
-        from aesthetic.classifier import FCConfig
+        from aesthetic.classifier.fc import FCConfig
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_store import FeatureStoreError
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.labels import LabelError, LabelRule, load_labels
-        from aesthetic.model import BundleError
-        from aesthetic.training import train_from_store
+        from aesthetic.bundles.model import BundleError
+        from aesthetic.bundles.build import train_from_store
 
         try:
             config = FCConfig(hidden=parse_widths(hidden, "--hidden"), dropout=dropout, epochs=epochs,
@@ -130,13 +111,14 @@ def register(app: typer.Typer) -> None:
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_store import FeatureStoreError
         from aesthetic.genetic_selection.base import SelectionError
-        from aesthetic.model import BundleError
+        from aesthetic.bundles.model import BundleError
 
         given = {k: v for k, v in {"temperature": temperature, "alpha": alpha, "epochs": epochs}.items()
                  if v is not None}
         try:
             if end_to_end:
-                from aesthetic.student import StudentConfig, distill_end_to_end
+                from aesthetic.classifier.student import StudentConfig
+                from aesthetic.bundles.build import distill_end_to_end
 
                 if hidden is not None:
                     given["head"] = parse_widths(hidden, "--hidden")
@@ -147,8 +129,8 @@ def register(app: typer.Typer) -> None:
                                                       backbone_weights=weights)
                 threshold, where = student.threshold, student.path
             else:
-                from aesthetic.distillation import DistillConfig
-                from aesthetic.training import distill_from_bundle
+                from aesthetic.classifier.distillation import DistillConfig
+                from aesthetic.bundles.build import distill_from_bundle
 
                 if out is None:
                     raise typer.BadParameter("--out is required for an FC student")
@@ -163,56 +145,6 @@ def register(app: typer.Typer) -> None:
         console.print(_metrics_table("distilled student", metrics, threshold))
         console.print(f"wrote student bundle [bold]{where}[/bold]")
 
-    @app.command("predict")
-    def predict_cmd(
-        model: Path = typer.Argument(..., help="Model bundle (full or student)."),
-        images: List[str] = typer.Argument(..., help="Image files, folders, globs or CSVs."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error."),
-        student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
-        batch_size: int = typer.Option(32, min=1),
-    ) -> None:
-        """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
-        never fatal (exit 1 only when no image at all could be scored)."""
-        from rich.table import Table
-
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.datasets import ManifestError
-        from aesthetic.model import STUDENT_DIR, BundleError, load_model
-
-        try:
-            bundle = model / STUDENT_DIR if student else model
-            if student and not bundle.is_dir():
-                raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
-                                  f"{model} --end-to-end` first")
-            loaded = load_model(bundle)
-            paths = expand_images(images)
-        except (BundleError, ManifestError, OSError) as exc:
-            fail(exc)
-        result = loaded.predict(paths, batch_size=batch_size)
-        if out is not None:
-            result.to_csv(out)
-        rows = result.rows()
-        if len(rows) <= MAX_ROWS_SHOWN:
-            table = Table(title=f"{loaded.kind} model, threshold {result.threshold:.4f}")
-            table.add_column("path", overflow="fold")
-            table.add_column("p_aesthetic", justify="right")
-            table.add_column("label")
-            for row in rows:
-                if not row["error"]:
-                    table.add_row(row["path"], f"{row['p_aesthetic']:.4f}",
-                                  "aesthetic" if row["label"] == 1 else "not")
-            console.print(table)
-        n_ok = int(result.ok.sum())
-        console.print(f"scored {n_ok} of {len(result)} images; {int((result.labels == 1).sum())} aesthetic"
-                      + (f"; predictions written to {out}" if out is not None else ""))
-        failures = result.failures()
-        if failures:
-            console.print(f"[yellow]{len(failures)} image(s) skipped:[/yellow]")
-            for path, reason in failures[:MAX_ROWS_SHOWN]:
-                console.print(f"  {path}: {reason}")
-        if n_ok == 0:
-            raise typer.Exit(1)
-
     @app.command("augment-features")
     def augment_cmd(
         features: Path = typer.Argument(..., help="Feature store whose images to augment."),
@@ -221,7 +153,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0),
     ) -> None:
         """Add augmented feature rows (flip, crop, colour/exposure jitter) as ids ID#aug1..N."""
-        from aesthetic.augmentation import augment_store
+        from aesthetic.classifier.augmentation import augment_store
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_store import FeatureStore, FeatureStoreError
 

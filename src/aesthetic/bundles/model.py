@@ -246,24 +246,24 @@ class AestheticModel(_LoadedModel):
     # -- from features
     def predict_features(self, fused: np.ndarray) -> np.ndarray:
         """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P."""
-        from aesthetic.classifier import predict_batched
+        from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, self.selector.transform(fused))
 
     def logits_features(self, fused: np.ndarray) -> np.ndarray:
         """Pre-sigmoid logits ``(n,)`` (the teacher signal for distillation)."""
-        from aesthetic.classifier import logit_model, predict_batched
+        from aesthetic.classifier.fc import logit_model, predict_batched
 
         return predict_batched(logit_model(self.keras_model), self.selector.transform(fused))
 
     def logits_store(self, store, rows=None) -> np.ndarray:
         """Logits ``(len(rows),)`` of store rows, reading only the branches the selector needs."""
-        from aesthetic.classifier import logit_model, predict_batched
+        from aesthetic.classifier.fc import logit_model, predict_batched
 
         return predict_batched(logit_model(self.keras_model), self.selector.transform_store(store, rows))
 
     def predict_store(self, store, rows=None) -> np.ndarray:
-        from aesthetic.classifier import predict_batched
+        from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, self.selector.transform_store(store, rows))
 
@@ -318,7 +318,7 @@ class StudentModel(_LoadedModel):
             return None, f"{type(exc).__name__}: {exc}"
 
     def _score_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
-        from aesthetic.classifier import predict_batched
+        from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, np.stack(batch).astype(np.float32), batch_size=32)
 

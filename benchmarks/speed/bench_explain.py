@@ -5,9 +5,9 @@ default; SHAP costs the same number of model calls), so its cost is almost all m
 benchmark explains the same photo with the same superpixels and samples through both paths in
 the same run and prints the ratio full / student.
 
-    python -m aesthetic.benchmarks.bench_explain                      # 1000 samples, built bundles
-    python -m aesthetic.benchmarks.bench_explain --quick              # 30 samples
-    python -m aesthetic.benchmarks.bench_explain --model BUNDLE       # a trained bundle + BUNDLE/student
+    python -m aesthetic.benchmarks.speed.bench_explain                      # 1000 samples, built bundles
+    python -m aesthetic.benchmarks.speed.bench_explain --quick              # 30 samples
+    python -m aesthetic.benchmarks.speed.bench_explain --model BUNDLE       # a trained bundle + BUNDLE/student
 
 Without ``--model`` both paths are real bundles built for speed and loaded with ``load_model``
 (the weights do not change the cost): *full* = multigap (InceptionResNetV2, 43 pooled mixed
@@ -16,7 +16,7 @@ FC; *student* = MobileNet v1 end to end at 224 x 224. At ``--input-scale 1`` the
 the product's geometry (max side 996, letterbox 600); the default 0.25 keeps a CPU run within
 minutes and so understates the full model's real cost (and the ratio).
 
-Rows follow the speed-suite contract (see benchmarks/run_all.py).
+Rows follow the speed-suite contract (see benchmarks/speed/run_all.py).
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def built_bundles(folder: Path, input_scale: float) -> dict[str, ScoreFn]:
     weights, all features -> untrained FC. student: MobileNet v1 224x224 end to end (NIMA
     backbone when the file is there). The weights do not change the cost.
     """
-    from aesthetic.benchmarks.bench_predict import full_bundle, student_bundle
+    from aesthetic.benchmarks.speed.bench_predict import full_bundle, student_bundle
     from aesthetic.explain.cli import score_function
-    from aesthetic.model import load_model
+    from aesthetic.bundles.model import load_model
     from aesthetic.nima import default_weights_path
 
     full = load_model(full_bundle(folder / "full", input_scale))
@@ -130,7 +130,7 @@ def benchmark_photo(max_side: int) -> tuple[np.ndarray, str]:
     from aesthetic.imageio import read_image
 
     try:
-        from aesthetic.benchmarks.bench_extraction import real_photos
+        from aesthetic.benchmarks.speed.bench_extraction import real_photos
 
         path = real_photos(1)[0]
         image, name = read_image(path), Path(path).name
@@ -142,7 +142,7 @@ def benchmark_photo(max_side: int) -> tuple[np.ndarray, str]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.bench_explain", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m aesthetic.benchmarks.speed.bench_explain", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1000, help="perturbed samples per explanation")
     parser.add_argument("--method", choices=("lime", "shap"), default="lime")
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.json:
         from aesthetic.fileio import atomic_write_text
 
-        report = {"command": "python -m aesthetic.benchmarks.bench_explain " + " ".join(
+        report = {"command": "python -m aesthetic.benchmarks.speed.bench_explain " + " ".join(
                       sys.argv[1:] if argv is None else argv),
                   "rows": rows, "results": results, "build_s": round(build_s, 1), "image": photo,
                   "image_size_wh": [image.shape[1], image.shape[0]],

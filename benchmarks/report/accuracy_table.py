@@ -20,7 +20,7 @@ Models:
   trained on the teacher's soft labels (T = 2, alpha = 0.2); no feature extraction at scoring;
 - NIMA baseline: the NIMA file's own mean score > 5 (AVA's rule), no training on this data.
 
-    python -m aesthetic.benchmarks.accuracy_table --bundle-out runs/mobilenet_model
+    python -m aesthetic.benchmarks.report.accuracy_table --bundle-out runs/mobilenet_model
 
 writes benchmarks/results/accuracy.md and .json; the teacher bundle goes to --bundle-out with
 the end-to-end student in BUNDLE/student and the distilled FC beside it (BUNDLE_fc_student).
@@ -39,9 +39,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-log = logging.getLogger("aesthetic.benchmarks.accuracy_table")
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SUITE = REPO / "benchmarks" / "suites" / "shared_data.toml"
+from aesthetic.shared import CHECKOUT, package_file
+
+log = logging.getLogger("aesthetic.benchmarks.report.accuracy_table")
+REPO = CHECKOUT
+DEFAULT_SUITE = package_file("benchmarks/suites/shared_data.toml")
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 
 
@@ -94,7 +96,7 @@ def nima_mean_scores(store, rows: np.ndarray, nima_file: Path) -> np.ndarray:
 
 
 def evaluate(y: np.ndarray, score: np.ndarray, threshold: float, inclusive: bool = True) -> dict[str, float]:
-    from aesthetic.classifier import binary_metrics
+    from aesthetic.classifier.fc import binary_metrics
 
     # binary_metrics decides score >= threshold; NIMA's rule is mean > 5
     cut = threshold if inclusive else np.nextafter(threshold, np.inf)
@@ -114,15 +116,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
-    from aesthetic.classifier import FCConfig
-    from aesthetic.distillation import DistillConfig, agreement
+    from aesthetic.classifier.fc import FCConfig
+    from aesthetic.classifier.distillation import DistillConfig, agreement
     from aesthetic.feature_store import FeatureStore
     from aesthetic.fileio import atomic_write_text
     from aesthetic.genetic_selection.ga import GeneticSelector
     from aesthetic.nima import default_weights_path
-    from aesthetic.reports.suite import load_suite
-    from aesthetic.student import StudentConfig, distill_end_to_end
-    from aesthetic.training import distill_from_bundle, train_from_store
+    from aesthetic.benchmarks.report.suite import load_suite
+    from aesthetic.classifier.student import StudentConfig
+    from aesthetic.bundles.build import distill_end_to_end, distill_from_bundle, train_from_store
 
     nima_file = args.nima or default_weights_path()
     if nima_file is None:
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{e2e_metrics['epochs_run']} epochs, threshold {e2e.threshold:.3f}",
         "NIMA baseline (mean score > 5)": "NIMA MobileNet (AVA), no training on this data",
     }
-    command = "python -m aesthetic.benchmarks.accuracy_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python -m aesthetic.benchmarks.report.accuracy_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     report = {"command": command, "split": {
         "rule": "shared-data suite split: each source 50/50 stratified by label, ordered by sha256('0:<key>')",
         "train_images": int(len(train_rows)), "train_aesthetic": n_train_aesthetic,

@@ -9,9 +9,9 @@ real photos; the weights do not change the speed, so the full model uses random 
 NIMA file when present. Each model is warmed up on the photos once (tracing every input
 shape), then timed in alternating rounds; the best round counts.
 
-    python -m aesthetic.benchmarks.bench_predict [--images 8] [--input-scale 1.0] [--quick]
+    python -m aesthetic.benchmarks.speed.bench_predict [--images 8] [--input-scale 1.0] [--quick]
 
-Rows follow the speed-suite contract (see benchmarks/run_all.py).
+Rows follow the speed-suite contract (see benchmarks/speed/run_all.py).
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from typing import Sequence
 
 import numpy as np
 
-from aesthetic.benchmarks.bench_extraction import real_photos
+from aesthetic.benchmarks.speed.bench_extraction import real_photos
 
-log = logging.getLogger("aesthetic.benchmarks.bench_predict")
+log = logging.getLogger("aesthetic.benchmarks.speed.bench_predict")
 
 
 def full_bundle(out: Path, input_scale: float, seed: int = 0) -> Path:
     """A full multigap + efficientnet bundle with random backbone weights and an untrained FC."""
-    from aesthetic.classifier import build_fc
+    from aesthetic.classifier.fc import build_fc
     from aesthetic.feature_extraction import FeatureExtractor
     from aesthetic.genetic_selection.base import AllFeatures
-    from aesthetic.model import save_full_bundle
+    from aesthetic.bundles.model import save_full_bundle
 
     extractor = FeatureExtractor(["multigap", "efficientnet"], weights=None, input_scale=input_scale, seed=seed)
     widths = extractor.widths
@@ -46,7 +46,8 @@ def full_bundle(out: Path, input_scale: float, seed: int = 0) -> Path:
 
 
 def student_bundle(out: Path, nima_file: Path | None) -> Path:
-    from aesthetic.student import StudentConfig, build_student, save_student_bundle
+    from aesthetic.classifier.student import StudentConfig, build_student
+    from aesthetic.bundles.build import save_student_bundle
 
     return save_student_bundle(out, build_student(224, nima_file), 0.5, StudentConfig(), {},
                                {"note": "speed benchmark: untrained head"})
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if args.quick:
         args.images, args.input_scale, args.rounds = 4, 0.25, 1
 
-    from aesthetic.model import load_model
+    from aesthetic.bundles.model import load_model
     from aesthetic.nima import default_weights_path
 
     paths = real_photos(args.images)

@@ -7,9 +7,9 @@ ratio is meaningful whatever the machine. Also reports the achieved GFLOP/s (the
 backbone's FLOPs per image, counted by TensorFlow's profiler, times images/s) against
 this machine's peak float32 matmul GFLOP/s measured in the same run.
 
-    python -m aesthetic.benchmarks.bench_extraction --images 16 --input-scale 0.25
+    python -m aesthetic.benchmarks.speed.bench_extraction --images 16 --input-scale 0.25
 
-Rows follow the speed-suite contract (see benchmarks/run_all.py).
+Rows follow the speed-suite contract (see benchmarks/speed/run_all.py).
 """
 
 from __future__ import annotations

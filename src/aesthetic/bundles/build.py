@@ -1,9 +1,8 @@
-"""From a feature store to model bundles: train the FC, distil it into a smaller FC.
+"""Writers of model bundles: train or distil from a feature store, then save the result as a bundle.
 
-What the ``aesthetic train`` / ``aesthetic distill`` commands and the benchmarks call.
-Labels come from the store's label column, or from a label file (any format of
-:mod:`aesthetic.labels`) joined on the store ids; augmented rows (``x.jpg#aug1``)
-take their source image's label.
+What the ``aesthetic train`` / ``aesthetic distill`` commands and the benchmarks call. The
+learning itself is the classifier capability (:mod:`aesthetic.classifier`); this module
+adds where the data comes from (a store, a teacher bundle) and the bundle it writes.
 """
 
 from __future__ import annotations
@@ -14,28 +13,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from aesthetic.classifier import AUG_SEPARATOR, FCConfig, FCResult, source_ids, train_fc
-from aesthetic.distillation import DistillConfig, distill_fc, ensemble_logits
+from aesthetic.bundles.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
+                                     StudentModel, bundle_header, load_model, save_full_bundle, write_bundle)
+from aesthetic.classifier.distillation import DistillConfig, distill_fc, ensemble_logits
+from aesthetic.classifier.fc import AUG_SEPARATOR, FCConfig, FCResult, source_ids, train_fc
+from aesthetic.classifier.student import StudentConfig, load_images, train_student
+from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
-from aesthetic.fileio import PathLike
+from aesthetic.fileio import PathLike, json_text
 from aesthetic.labels import LabelTable
-from aesthetic.model import AestheticModel, BundleError, load_model, save_full_bundle
+from aesthetic.nima import default_weights_path
 
 log = logging.getLogger(__name__)
-
-
-def store_labels(store: FeatureStore, labels: LabelTable | None = None) -> np.ndarray:
-    """``(n,)`` float32 labels of every store row: the label file's (joined on source id) or the store's."""
-    if labels is None:
-        own = store.labels.copy()
-        # augmented rows inherit their source's label when they were stored without one
-        missing = np.isnan(own) & np.array([AUG_SEPARATOR in i for i in store.ids])
-        if missing.any():
-            by_id = {i: v for i, v in zip(store.ids, own) if not np.isnan(v)}
-            src = source_ids(store.ids)
-            own[missing] = [by_id.get(s, np.nan) for s in src[missing]]
-        return own
-    return labels.lookup(source_ids(store.ids))
 
 
 def extractor_config_of(store: FeatureStore, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -46,17 +35,6 @@ def extractor_config_of(store: FeatureStore, override: Mapping[str, Any] | None 
         raise BundleError(f"{store.source}: the store does not record its extractor config "
                           "(metadata['extractor']); pass extractor_config so the bundle can score images")
     return dict(store.metadata["extractor"])
-
-
-def _selector_for(store: FeatureStore, selection: PathLike | None, branches: Sequence[str] | None):
-    from aesthetic.genetic_selection.base import AllFeatures
-    from aesthetic.genetic_selection.io import load_selector
-
-    if selection is None:
-        return AllFeatures().fit_store(store, list(branches) if branches else None)
-    selector = load_selector(selection)
-    selector.check_store(store)
-    return selector
 
 
 def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict[str, Any]:
@@ -79,7 +57,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         rows = np.flatnonzero(store.ok & ~np.isnan(y_all))
         if len(rows) == 0:
             raise ValueError(f"{features}: no extracted rows with a label to train on")
-        selector = _selector_for(store, selection, branches)
+        selector = selector_for(store, selection, branches)
         x = selector.transform_store(store, rows)
         groups = source_ids(store.ids[rows])
         result = train_fc(x, y_all[rows], groups, fc_config)
@@ -129,7 +107,7 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
     with FeatureStore.open(training_features_of(teacher, features)) as store:
         rows = np.flatnonzero(store.ok)
         z_t = teacher_logits(members, store, rows)
-        selector = teacher.selector if selection is None else _selector_for(store, selection, None)
+        selector = teacher.selector if selection is None else selector_for(store, selection, None)
         x = selector.transform_store(store, rows)
         y = store_labels(store, labels)[rows]
         result = distill_fc(x, y, z_t, source_ids(store.ids[rows]), config, teacher.threshold)
@@ -143,3 +121,57 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
         save_full_bundle(out, fc_model=result.model, selector=selector, extractor_config=base,
                          threshold=result.threshold, metrics=result.metrics, extra_config=extra)
     return load_model(out), result
+
+
+def save_student_bundle(out: PathLike, model, threshold: float, config: StudentConfig, metrics: dict[str, Any],
+                        extra_config: dict[str, Any] | None = None) -> Path:
+    """Write a student bundle (``model.keras`` + ``config.json`` + ``metrics.json``) atomically."""
+    cfg = bundle_header("student")
+    cfg.update({"threshold": float(threshold), "image_size": int(config.image_size),
+                "input_policy": f"resize({config.image_size}x{config.image_size})",
+                "student": config.model_dump(mode="json")})
+    cfg.update(extra_config or {})
+
+    def write(tmp: Path) -> None:
+        model.save(tmp / MODEL_FILE)
+        (tmp / CONFIG_FILE).write_text(json_text(cfg), encoding="utf-8")
+        (tmp / METRICS_FILE).write_text(json_text(metrics), encoding="utf-8")
+
+    return write_bundle(out, write)
+
+
+def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, features: PathLike | None = None,
+                       config: StudentConfig = StudentConfig(), backbone_weights: PathLike | None = "nima",
+                       labels=None, max_images: int | None = None) -> tuple[StudentModel, dict[str, Any]]:
+    """Distil the full model at ``teacher_dir`` into an end-to-end student bundle.
+
+    Images are the extracted rows of the teacher's training store (or ``features``); teacher
+    logits come from the stored features. ``out`` defaults to ``MODEL/student``.
+    ``backbone_weights``: ``"nima"`` (the shared NIMA file, when found), a path, or None.
+    """
+    teacher = load_model(teacher_dir)
+    if not isinstance(teacher, AestheticModel):
+        raise BundleError(f"{teacher_dir}: a {teacher.kind} bundle cannot teach; pass a full model bundle")
+    if backbone_weights == "nima":
+        backbone_weights = default_weights_path()
+        if backbone_weights is None:
+            log.warning("NIMA weights not found: the student's backbone starts from random weights")
+    out = Path(out) if out is not None else Path(teacher_dir) / STUDENT_DIR
+    with FeatureStore.open(training_features_of(teacher, features)) as store:
+        rows = np.flatnonzero(store.ok & np.array([AUG_SEPARATOR not in i for i in store.ids]))
+        if max_images is not None:
+            rows = rows[:max_images]
+        images, ok, errors = load_images(store.paths[rows], config.image_size)
+        for r, err in zip(rows[~ok], [e for e, good in zip(errors, ok) if not good]):
+            log.warning("student: skipping %s (%s)", store.paths[r], err)
+        rows = rows[ok]
+        z_t = teacher.logits_store(store, rows)
+        y = store_labels(store, labels)[rows]
+        model, threshold, metrics = train_student(images, z_t, y, source_ids(store.ids[rows]), config,
+                                                  backbone_weights, teacher.threshold)
+        source = str(Path(store.source).resolve())
+    extra = {"teacher": str(Path(teacher_dir).resolve()), "features": source,
+             "backbone_weights": None if backbone_weights is None else str(backbone_weights),
+             "label_rule": teacher.config.get("label_rule", {})}
+    save_student_bundle(out, model, threshold, config, metrics, extra)
+    return load_model(out), metrics  # type: ignore[return-value]

@@ -29,7 +29,7 @@ import numpy as np
 
 from aesthetic.imageio import ImageReadError, decode_image
 from aesthetic.progress import Progress
-from aesthetic.reports.sources import LabeledImage
+from aesthetic.sources import LabeledImage
 
 log = logging.getLogger(__name__)
 

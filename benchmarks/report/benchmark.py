@@ -2,7 +2,7 @@
 robustness under test-time transformations and the leakage audit.
 
 :func:`run_benchmark` returns a :class:`BenchmarkResult` holding every number (and
-the per-image scores the plots need); :mod:`aesthetic.reports.report` writes it out.
+the per-image scores the plots need); :mod:`aesthetic.benchmarks.report.report` writes it out.
 Each distinct image is decoded and scored once however many sets contain it.
 """
 
@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from aesthetic.reports.metrics import BinaryMetrics, binary_metrics, predict, roc_auc
-from aesthetic.reports.scorers import Scorer, ScoreTable, check_scorers, iter_image_batches, score_items
-from aesthetic.reports.sources import LabeledImage
-from aesthetic.reports.suite import ResolvedSet, Suite
+from aesthetic.metrics import BinaryMetrics, binary_metrics, predict, roc_auc
+from aesthetic.bundles.scoring import Scorer, ScoreTable, check_scorers, iter_image_batches, score_items
+from aesthetic.sources import LabeledImage
+from aesthetic.benchmarks.report.suite import ResolvedSet, Suite
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _scorer_meta(s: Scorer) -> dict[str, Any]:
 def fit_suite_baselines(train: ResolvedSet, batch_size: int = 32, progress: bool = True
                         ) -> tuple[list[Any], dict[str, Any]]:
     """Fit the hand-crafted baselines on the suite's training set (unreadable images skipped)."""
-    from aesthetic.baselines import feature_matrix, fit_baselines
+    from aesthetic.benchmarks.report.baselines import feature_matrix, fit_baselines
     from aesthetic.progress import Progress
 
     features, labels, failed = [], [], {}
@@ -195,7 +195,7 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
         if suite.train is None:
             notes.append("No [train] section in the suite: hand-crafted baselines were not fitted.")
         else:
-            from aesthetic.baselines import as_scorers
+            from aesthetic.benchmarks.report.baselines import as_scorers
 
             t0 = time.perf_counter()
             baselines, baseline_train = fit_suite_baselines(suite.train, progress=options.progress)
@@ -246,7 +246,7 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
         timings["robustness_s"] = time.perf_counter() - t0
 
     if options.leakage:
-        from aesthetic.audit import DEFAULT_MAX_DISTANCE, audit
+        from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
 
         t0 = time.perf_counter()
         against = {"[train]": suite.train.items} if suite.train is not None else {}
