@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aesthetic.classifier.fc import (FCConfig, balanced_class_weight, binary_metrics, build_fc,
+from aesthetic.metrics import binary_metrics, validation_summary
+
+from aesthetic.classifier.fc import (FCConfig, balanced_class_weight, build_fc,
                                   choose_threshold, logit_model, predict_batched, source_ids,
                                   standardization_stats, stratified_group_split, train_fc)
 
@@ -90,10 +92,20 @@ def test_threshold_ties_go_to_the_cut_nearest_one_half():
 
 
 def test_metrics_against_hand_counts():
-    m = binary_metrics(np.array([1, 1, 0, 0, 0]), np.array([0.9, 0.2, 0.6, 0.1, 0.3]), 0.5)
+    m = validation_summary(np.array([1, 1, 0, 0, 0]), np.array([0.9, 0.2, 0.6, 0.1, 0.3]), 0.5)
     assert m["accuracy"] == pytest.approx(3 / 5)
     assert m["balanced_accuracy"] == pytest.approx(0.5 * (1 / 2 + 2 / 3))
     assert m["auc"] == pytest.approx(4 / 6)  # positive/negative pairs ranked right: 0.9>all, 0.2>0.1
+
+
+def test_bundle_summary_and_report_metrics_are_one_engine():
+    """A bundle's metrics.json and a report's table decide the same way (p >= threshold) and
+    agree on a one-class set: balanced accuracy is that class's recall, not NaN."""
+    y, p = np.array([1, 1, 1]), np.array([0.5, 0.7, 0.2])
+    summary = validation_summary(y, p, 0.5)
+    table = binary_metrics(y, p, 0.5)
+    assert summary["balanced_accuracy"] == table.balanced_accuracy == pytest.approx(2 / 3)  # 0.5 counts
+    assert summary["accuracy"] == table.accuracy and np.isnan(summary["auc"]) and table.roc_auc is None
 
 
 def test_training_on_imbalanced_data_finds_the_minority_class():

@@ -38,7 +38,7 @@ def test_threshold_metrics_match_sklearn(threshold, inclusive):
 
 
 def test_inclusive_changes_only_the_tie_at_the_threshold():
-    assert predict(S, 0.5, inclusive=True).sum() - predict(S, 0.5).sum() == 2  # the two 0.5 scores
+    assert predict(S, 0.5).sum() - predict(S, 0.5, inclusive=False).sum() == 2  # the two 0.5 scores
 
 
 def test_roc_auc_with_ties_matches_sklearn():

@@ -96,11 +96,11 @@ def nima_mean_scores(store, rows: np.ndarray, nima_file: Path) -> np.ndarray:
 
 
 def evaluate(y: np.ndarray, score: np.ndarray, threshold: float, inclusive: bool = True) -> dict[str, float]:
-    from aesthetic.classifier.fc import binary_metrics
+    """The bundle-style summary at ``threshold``; ``inclusive=False`` for NIMA's "mean > 5"."""
+    from aesthetic.metrics import validation_summary
 
-    # binary_metrics decides score >= threshold; NIMA's rule is mean > 5
     cut = threshold if inclusive else np.nextafter(threshold, np.inf)
-    return binary_metrics(y, score, cut)
+    return validation_summary(y, score, cut)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -1,17 +1,20 @@
-"""Binary-classification metrics for benchmark reports, in plain numpy.
+"""The one binary-classification metrics engine, in plain numpy: a bundle's metrics.json
+(:func:`validation_summary`) and a report's tables (:func:`binary_metrics`) compute every
+number here, by the same rules.
 
 Conventions (the same as scikit-learn's, which the tests compare against):
 
 * labels are 0/1, scores are "higher = more aesthetic"; a prediction is positive
-  when ``score > threshold`` (as LogisticRegression.predict and NIMA's "mean > 5"
-  decide) or, with ``inclusive=True``, ``score >= threshold`` (the project's
-  classifier's rule); each scorer says which.
+  when ``score >= threshold`` (the project's classifier's rule, the default). A scorer
+  whose published rule is strict (LogisticRegression.predict, NIMA's "mean > 5") passes
+  ``inclusive=False`` and gets ``score > threshold``; each scorer says which.
 * the confusion matrix is ``[[tn, fp], [fn, tp]]`` (rows = truth, columns = prediction).
 * precision with no predicted positives, recall with no positive examples and F1
   when both are zero are set to 0 (scikit-learn's ``zero_division=0``); every
   value set that way is named in ``notes`` so a report can mark it.
 * balanced accuracy is the mean recall over the classes *present in the truth*,
-  so on a one-class set it is that class's recall (scikit-learn does the same).
+  so on a one-class set it is that class's recall (scikit-learn does the same) - a
+  defined number, never NaN.
 * ROC-AUC is None ("undefined") when the truth holds one class only.
 """
 
@@ -35,8 +38,8 @@ def _check(y_true: np.ndarray, values: np.ndarray, what: str) -> tuple[np.ndarra
     return y.astype(np.int64), v
 
 
-def predict(scores: np.ndarray, threshold: float, inclusive: bool = False) -> np.ndarray:
-    """0/1 decisions ``score > threshold`` (``>=`` when inclusive) for ``(n,)`` scores."""
+def predict(scores: np.ndarray, threshold: float, inclusive: bool = True) -> np.ndarray:
+    """0/1 decisions ``score >= threshold`` (``>`` when not inclusive) for ``(n,)`` scores."""
     s = np.asarray(scores, dtype=np.float64)
     return (s >= threshold if inclusive else s > threshold).astype(np.int64)
 
@@ -162,7 +165,7 @@ def _ratio(num: float, den: float) -> float | None:
 
 def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float,
                    probabilities: bool = True, n_bins: int = 10,
-                   inclusive: bool = False) -> BinaryMetrics:
+                   inclusive: bool = True) -> BinaryMetrics:
     """All metrics of ``(n,)`` scores against 0/1 truth at ``threshold``.
 
     ``probabilities=False`` (a score that is not P(aesthetic), e.g. NIMA's mean
@@ -207,3 +210,19 @@ def binary_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float,
         mean_score_negative=float(s64[y == 0].mean()) if tn + fp else None,
         reliability=reliability(y, s64, n_bins) if probabilities else None,
         notes=notes, by_convention=by_convention)
+
+
+def validation_summary(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """The flat dict a trained model records in its bundle (metrics.json): ``n``, ``n_aesthetic``,
+    ``threshold``, ``accuracy``, ``balanced_accuracy``, ``f1`` and ``auc``, decided ``p >= threshold``.
+
+    The numbers are :func:`binary_metrics`'s. ``auc`` is NaN where the set holds one class
+    (undefined); every value is NaN for an empty set.
+    """
+    y = np.asarray(labels).astype(np.int64)
+    summary = {"n": int(len(y)), "n_aesthetic": int(y.sum()), "threshold": float(threshold)}
+    if len(y) == 0:
+        return {**summary, **dict.fromkeys(("accuracy", "balanced_accuracy", "f1", "auc"), float("nan"))}
+    m = binary_metrics(y, np.asarray(probabilities, dtype=np.float64), threshold, probabilities=False)
+    return {**summary, "accuracy": float(m.accuracy), "balanced_accuracy": float(m.balanced_accuracy),
+            "f1": float(m.f1), "auc": float("nan") if m.roc_auc is None else float(m.roc_auc)}

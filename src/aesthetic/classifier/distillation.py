@@ -24,9 +24,10 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field
 
-from aesthetic.classifier.fc import (FCConfig, FCResult, binary_metrics, build_fc, choose_threshold,
+from aesthetic.classifier.fc import (FCConfig, FCResult, build_fc, choose_threshold,
                                   fit_keras, logit_model, predict_batched, row_weights,
                                   standardization_stats, stratified_group_split)
+from aesthetic.metrics import validation_summary
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def distill_fc(features: np.ndarray, labels: np.ndarray, teacher_logits: np.ndar
     labelled = ~np.isnan(y[va])
     if len(np.unique(y[va][labelled])) == 2:
         threshold = choose_threshold(y[va][labelled], p_val[labelled], config.threshold_metric)
-        metrics = binary_metrics(y[va][labelled], p_val[labelled], threshold)
+        metrics = validation_summary(y[va][labelled], p_val[labelled], threshold)
     else:
         threshold, metrics = float(teacher_threshold), {}
     p_teacher = 1.0 / (1.0 + np.exp(-z_t[va]))

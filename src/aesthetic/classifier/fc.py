@@ -23,6 +23,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from aesthetic.metrics import validation_summary
+
 log = logging.getLogger(__name__)
 
 LOGIT_LAYER = "logit"
@@ -162,25 +164,6 @@ def stratified_group_split(labels: np.ndarray, groups: Sequence[str] | None, fra
 
 # --------------------------------------------------------------------------- evaluation
 
-def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """accuracy, balanced accuracy, F1 and ROC AUC (NaN with one class) at ``threshold``."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
-
-    y = np.asarray(labels).astype(int)
-    p = np.asarray(probabilities, dtype=np.float64)
-    pred = (p >= threshold).astype(int)
-    both = len(np.unique(y)) == 2
-    return {
-        "n": int(len(y)),
-        "n_aesthetic": int(y.sum()),
-        "threshold": float(threshold),
-        "accuracy": float(accuracy_score(y, pred)) if len(y) else float("nan"),
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)) if both else float("nan"),
-        "f1": float(f1_score(y, pred, zero_division=0)) if len(y) else float("nan"),
-        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
-    }
-
-
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray,
                      metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy") -> float:
     """The cut ``p >= t`` that maximises ``metric`` on these rows; ties go to the cut nearest 0.5.
@@ -291,7 +274,7 @@ def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | N
         description="training FC")
     p_val = predict_batched(model, x[va])
     threshold = choose_threshold(y[va], p_val, config.threshold_metric)
-    metrics = binary_metrics(y[va], p_val, threshold)
+    metrics = validation_summary(y[va], p_val, threshold)
     metrics["epochs_run"] = len(history.get("loss", []))
     log.info("FC trained on %d rows, validated on %d: balanced accuracy %.3f at threshold %.3f",
              len(tr), len(va), metrics["balanced_accuracy"], threshold)

@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aesthetic.classifier.augmentation import AugmentConfig, augment_image
 from aesthetic.classifier.distillation import agreement, correlation, make_distillation_loss, pack_targets
-from aesthetic.classifier.fc import (LOGIT_LAYER, binary_metrics, choose_threshold, fit_keras, logit_model,
+from aesthetic.classifier.fc import (LOGIT_LAYER, choose_threshold, fit_keras, logit_model,
                                      predict_batched, row_weights, stratified_group_split)
 from aesthetic.fileio import PathLike
+from aesthetic.metrics import validation_summary
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def train_student(images: np.ndarray, teacher_logits: np.ndarray, labels: np.nda
     labelled = ~np.isnan(y[va])
     if len(np.unique(y[va][labelled])) == 2:
         threshold = choose_threshold(y[va][labelled], p_val[labelled], config.threshold_metric)
-        metrics: dict[str, Any] = binary_metrics(y[va][labelled], p_val[labelled], threshold)
+        metrics: dict[str, Any] = validation_summary(y[va][labelled], p_val[labelled], threshold)
     else:
         threshold, metrics = float(teacher_threshold), {}
     metrics["agreement"] = agreement(p_val, threshold, p_teacher[va], teacher_threshold)
