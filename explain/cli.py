@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, List
 
-import numpy as np
 import typer
 
-
-class ModelChoiceError(ValueError):
-    """MODEL cannot serve the requested --through path."""
-
-
-def resolve_model(model_dir: Path, through: str, load_model: Callable[[Path], Any]) -> tuple[Any, Path]:
-    """The loaded model that ``--through`` asks for, and the bundle it came from.
-
-    ``--through full`` needs a full (two-branch) bundle. ``--through student`` takes a student bundle
-    directly, or a full bundle with its distilled student in ``MODEL/student``.
-    """
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelChoiceError(f"MODEL {model_dir}: not a model bundle folder")
-    if through not in ("full", "student"):
-        raise ModelChoiceError(f"--through {through}: expected full or student")
-    if through == "student" and (model_dir / "student").is_dir():
-        model_dir = model_dir / "student"
-    model = load_model(model_dir)
-    kind = getattr(model, "kind", None)
-    if kind == through:
-        return model, model_dir
-    if through == "student":
-        raise ModelChoiceError(
-            f"MODEL {model_dir} is a {kind} bundle with no distilled student in {model_dir / 'student'}; "
-            "distill one first, pass the student bundle itself, or use --through full")
-    raise ModelChoiceError(f"MODEL {model_dir} is a {kind} bundle; --through full needs the full two-branch "
-                           "bundle (pass it, or use --through student)")
-
-
-def score_function(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """``(n, H, W, 3) uint8 -> (n,)`` P(aesthetic) through ``model.predict_images``."""
-    def score(images: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict_images(list(images)), dtype=np.float64).reshape(-1)
-    return score
+from aesthetic.bundles.scoring import ModelChoiceError, resolve_model, score_function
 
 
 def _load_model(path: Path) -> Any:

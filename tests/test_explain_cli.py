@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from aesthetic.explain import cli as explain_cli
-from aesthetic.explain.cli import ModelChoiceError, resolve_model
+from aesthetic.bundles.scoring import ModelChoiceError, resolve_model
 
 
 class BrightCornerModel:

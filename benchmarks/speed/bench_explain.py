@@ -98,7 +98,7 @@ def built_bundles(folder: Path, input_scale: float) -> dict[str, ScoreFn]:
     backbone when the file is there). The weights do not change the cost.
     """
     from aesthetic.benchmarks.speed.bench_predict import full_bundle, student_bundle
-    from aesthetic.explain.cli import score_function
+    from aesthetic.bundles.scoring import score_function
     from aesthetic.bundles.model import load_model
     from aesthetic.nima import default_weights_path
 
@@ -114,11 +114,12 @@ def built_bundles(folder: Path, input_scale: float) -> dict[str, ScoreFn]:
 
 def user_bundles(bundle: Path) -> dict[str, ScoreFn]:
     """A trained full bundle and its student (``BUNDLE/student``), as ``aesthetic explain`` loads them."""
-    from aesthetic.explain.cli import _load_model, resolve_model, score_function
+    from aesthetic.bundles.model import load_model
+    from aesthetic.bundles.scoring import resolve_model, score_function
 
     fns = {}
     for through in ("student", "full"):
-        model, where = resolve_model(bundle, through, _load_model)
+        model, where = resolve_model(bundle, through, load_model)
         fns[through] = score_function(model)
         fns[through].describe = f"{through} bundle {where}"  # type: ignore[attr-defined]
     return fns

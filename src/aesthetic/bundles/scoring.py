@@ -1,5 +1,8 @@
-"""Scorers: everything a report compares, behind one small interface, and the loop that runs them.
+"""The one scoring interface: what predict, reports and explanations call to score images.
 
+A :class:`Scorer` maps decoded ``(H, W, 3) uint8`` RGB images to ``(n,)`` scores, higher =
+more aesthetic, with a threshold and its decision rule. A loaded bundle is adapted by
+:class:`ModelScorer`; explanations take the batch form :func:`score_function` of either.
 A report never knows what a model is. The project's classifier, the NIMA peer and
 every hand-crafted baseline are each a :class:`Scorer`: a name, a decision
 threshold, whether its score is a probability, and
@@ -13,7 +16,8 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -79,6 +83,46 @@ class NimaPeerScorer:
     def score_images(self, images: list[np.ndarray]) -> np.ndarray:
         _, mean_scores = self.nima.predict_images(images)
         return np.asarray(mean_scores, dtype=np.float64).reshape(-1)
+
+
+class ModelChoiceError(ValueError):
+    """MODEL cannot serve the requested --through path."""
+
+
+def resolve_model(model_dir: Path, through: str, load_model: Callable[[Path], Any]) -> tuple[Any, Path]:
+    """The loaded model that ``--through`` asks for, and the bundle it came from.
+
+    ``--through full`` needs a full (two-branch) bundle. ``--through student`` takes a student bundle
+    directly, or a full bundle with its distilled student in ``MODEL/student``.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelChoiceError(f"MODEL {model_dir}: not a model bundle folder")
+    if through not in ("full", "student"):
+        raise ModelChoiceError(f"--through {through}: expected full or student")
+    if through == "student" and (model_dir / "student").is_dir():
+        model_dir = model_dir / "student"
+    model = load_model(model_dir)
+    kind = getattr(model, "kind", None)
+    if kind == through:
+        return model, model_dir
+    if through == "student":
+        raise ModelChoiceError(
+            f"MODEL {model_dir} is a {kind} bundle with no distilled student in {model_dir / 'student'}; "
+            "distill one first, pass the student bundle itself, or use --through full")
+    raise ModelChoiceError(f"MODEL {model_dir} is a {kind} bundle; --through full needs the full two-branch "
+                           "bundle (pass it, or use --through student)")
+
+
+def score_function(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The batch form explanations use: ``(n, H, W, 3) uint8 -> (n,)`` float64 scores.
+
+    ``model`` is a loaded bundle (``predict_images``) or any :class:`Scorer` (``score_images``)."""
+    images_to_scores = getattr(model, "score_images", None) or model.predict_images
+
+    def score(images: np.ndarray) -> np.ndarray:
+        return np.asarray(images_to_scores(list(images)), dtype=np.float64).reshape(-1)
+    return score
 
 
 def check_scorers(scorers: Sequence[Scorer]) -> None:
