@@ -48,30 +48,15 @@ DEFAULT_OUT = REPO / "benchmarks" / "results"
 
 
 def extract_store(paths: list[str], labels: list[float], out: Path, nima_file: Path) -> Path:
-    """MobileNet (NIMA) features of ``paths`` into a store at ``out``; reused when it already holds them."""
-    from aesthetic.feature_extraction import FeatureExtractor
-    from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, write_store
+    """MobileNet (NIMA) features of ``paths`` into a store at ``out``, by the extraction job (which
+    reuses a complete store of the same images and settings, and resumes a partial one)."""
+    from aesthetic.datasets import Manifest
+    from aesthetic.feature_extraction import ExtractionConfig, extract
 
-    if out.exists():
-        with FeatureStore.open(out) as store:
-            if list(store.paths) == paths:
-                log.info("reusing features in %s", out)
-                return out
-    fx = FeatureExtractor(["mobilenet"], weights={"mobilenet": str(nima_file)}, batch_size=16)
-    from aesthetic.progress import Progress
-
-    feats, ok, errors = [], [], []
-    with Progress(len(paths), "extracting mobilenet", "images") as bar:
-        for start in range(0, len(paths), 64):
-            res = fx.extract_paths(paths[start:start + 64])
-            feats.append(res.features["mobilenet"])
-            ok += list(res.ok)
-            errors += res.errors
-            bar.update(len(res.ok))
-    return write_store(out, ids=paths, paths=paths, labels=labels,
-                       status=[STATUS_OK if k else STATUS_FAILED for k in ok], errors=errors,
-                       branches={"mobilenet": BranchData(np.concatenate(feats), fx.branch_attrs("mobilenet"))},
-                       metadata={"extractor": fx.config()}, dtype="float32")
+    config = ExtractionConfig(branches=["mobilenet"], weights={"mobilenet": str(nima_file)}, batch_size=16,
+                              dtype="float32")
+    extract(Manifest(list(paths), list(paths), np.asarray(labels, np.float32)), out, config)
+    return out
 
 
 def subset_store(store, rows: np.ndarray, out: Path) -> Path:
@@ -103,6 +88,58 @@ def evaluate(y: np.ndarray, score: np.ndarray, threshold: float, inclusive: bool
     return validation_summary(y, score, cut)
 
 
+def score_test_sets(store_path: Path, test_sets: dict[str, list], teacher, fc_student, e2e,
+                    nima_file: Path) -> dict[str, dict[str, Any]]:
+    """Every model's metrics on each test set (features from the store; the end-to-end student on pixels)."""
+    from aesthetic.classifier.distillation import agreement
+    from aesthetic.feature_store import FeatureStore
+
+    results: dict[str, dict[str, Any]] = {}
+    with FeatureStore.open(store_path) as store:
+        row_of = {p: k for k, p in enumerate(store.paths)}
+        for set_name, items in test_sets.items():
+            rows = np.array([row_of[str(i.path)] for i in items])
+            rows = rows[store.ok[rows]]
+            y = store.labels[rows].astype(int)
+            p_teacher = teacher.predict_store(store, rows)
+            p_fc = fc_student.predict_store(store, rows)
+            t = time.perf_counter()
+            scored = e2e.predict(list(store.paths[rows]), progress=False)
+            e2e_rate = len(rows) / (time.perf_counter() - t)
+            p_e2e = scored.p_aesthetic
+            nima = nima_mean_scores(store, rows, nima_file)
+            results[set_name] = {
+                "n": int(len(rows)), "n_aesthetic": int(y.sum()),
+                "FC on MobileNet features (teacher)": evaluate(y, p_teacher, teacher.threshold),
+                "distilled FC student (GA-selected)": {
+                    **evaluate(y, p_fc, fc_student.threshold),
+                    "agreement_with_teacher": agreement(p_fc, fc_student.threshold, p_teacher, teacher.threshold)},
+                "end-to-end student (MobileNet on pixels)": {
+                    **evaluate(y[scored.ok], p_e2e[scored.ok], e2e.threshold),
+                    "agreement_with_teacher": agreement(p_e2e[scored.ok], e2e.threshold, p_teacher[scored.ok],
+                                                        teacher.threshold),
+                    "images_per_s": e2e_rate},
+                "NIMA baseline (mean score > 5)": evaluate(y, nima, 5.0, inclusive=False),
+            }
+    return results
+
+
+def describe_models(teacher, fc_student, e2e, e2e_metrics: dict[str, Any]) -> dict[str, str]:
+    """One line per model of the table: what it is and the threshold it decides at."""
+    return {
+        "FC on MobileNet features (teacher)":
+            f"FC {'-'.join(map(str, teacher.config['fc']['hidden']))} on all 5952 features, "
+            f"threshold {teacher.threshold:.3f}",
+        "distilled FC student (GA-selected)":
+            f"FC {'-'.join(map(str, fc_student.config['fc']['hidden']))} on {fc_student.config['n_features_selected']} "
+            f"GA-selected features, T=4, alpha=0.3, threshold {fc_student.threshold:.3f}",
+        "end-to-end student (MobileNet on pixels)":
+            f"MobileNet v1 224x224 (NIMA init, frozen) + head 128, T=2, alpha=0.2, "
+            f"{e2e_metrics['epochs_run']} epochs, threshold {e2e.threshold:.3f}",
+        "NIMA baseline (mean score > 5)": "NIMA MobileNet (AVA), no training on this data",
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", type=Path, default=DEFAULT_SUITE)
@@ -117,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
     from aesthetic.classifier.fc import FCConfig
-    from aesthetic.classifier.distillation import DistillConfig, agreement
+    from aesthetic.classifier.distillation import DistillConfig
     from aesthetic.feature_store import FeatureStore
     from aesthetic.fileio import atomic_write_text
     from aesthetic.genetic_selection.ga import GeneticSelector
@@ -166,46 +203,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         epochs=args.student_epochs, patience=3, seed=args.seed), backbone_weights=nima_file)
     timings["end_to_end_student_s"] = time.perf_counter() - t
 
-    results: dict[str, dict[str, Any]] = {}
-    with FeatureStore.open(store_path) as store:
-        row_of = {p: k for k, p in enumerate(store.paths)}
-        for set_name, items in test_sets.items():
-            rows = np.array([row_of[str(i.path)] for i in items])
-            rows = rows[store.ok[rows]]
-            y = store.labels[rows].astype(int)
-            p_teacher = teacher.predict_store(store, rows)
-            p_fc = fc_student.predict_store(store, rows)
-            t = time.perf_counter()
-            scored = e2e.predict(list(store.paths[rows]), progress=False)
-            e2e_rate = len(rows) / (time.perf_counter() - t)
-            p_e2e = scored.p_aesthetic
-            nima = nima_mean_scores(store, rows, nima_file)
-            results[set_name] = {
-                "n": int(len(rows)), "n_aesthetic": int(y.sum()),
-                "FC on MobileNet features (teacher)": evaluate(y, p_teacher, teacher.threshold),
-                "distilled FC student (GA-selected)": {
-                    **evaluate(y, p_fc, fc_student.threshold),
-                    "agreement_with_teacher": agreement(p_fc, fc_student.threshold, p_teacher, teacher.threshold)},
-                "end-to-end student (MobileNet on pixels)": {
-                    **evaluate(y[scored.ok], p_e2e[scored.ok], e2e.threshold),
-                    "agreement_with_teacher": agreement(p_e2e[scored.ok], e2e.threshold, p_teacher[scored.ok],
-                                                        teacher.threshold),
-                    "images_per_s": e2e_rate},
-                "NIMA baseline (mean score > 5)": evaluate(y, nima, 5.0, inclusive=False),
-            }
-
-    describe = {
-        "FC on MobileNet features (teacher)":
-            f"FC {'-'.join(map(str, teacher.config['fc']['hidden']))} on all 5952 features, "
-            f"threshold {teacher.threshold:.3f}",
-        "distilled FC student (GA-selected)":
-            f"FC {'-'.join(map(str, fc_student.config['fc']['hidden']))} on {fc_student.config['n_features_selected']} "
-            f"GA-selected features, T=4, alpha=0.3, threshold {fc_student.threshold:.3f}",
-        "end-to-end student (MobileNet on pixels)":
-            f"MobileNet v1 224x224 (NIMA init, frozen) + head 128, T=2, alpha=0.2, "
-            f"{e2e_metrics['epochs_run']} epochs, threshold {e2e.threshold:.3f}",
-        "NIMA baseline (mean score > 5)": "NIMA MobileNet (AVA), no training on this data",
-    }
+    results = score_test_sets(store_path, test_sets, teacher, fc_student, e2e, nima_file)
+    describe = describe_models(teacher, fc_student, e2e, e2e_metrics)
     command = "python -m aesthetic.benchmarks.report.accuracy_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     report = {"command": command, "split": {
         "rule": "shared-data suite split: each source 50/50 stratified by label, ordered by sha256('0:<key>')",
