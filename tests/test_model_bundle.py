@@ -78,7 +78,7 @@ def test_save_load_round_trip_gives_identical_probabilities(trained):
         loaded = load_model(trained["bundle"])
         np.testing.assert_array_equal(loaded.predict_store(store), in_memory)
     images = [read_image(p) for p in trained["paths"][:5]]
-    again = AestheticModel.load(trained["bundle"])
+    again = load_model(trained["bundle"])
     np.testing.assert_array_equal(loaded.predict_images(images), again.predict_images(images))
     assert isinstance(again, AestheticModel) and again.kind == "full"
     assert again.threshold == loaded.threshold

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from aesthetic.bundles import cli as bundles_cli
 from aesthetic.classifier import cli as classifier_cli
-from aesthetic.bundles.model import AestheticModel, load_model
+from aesthetic.bundles.model import load_model
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_predict_reports_and_skips_corrupt_inputs(model_dir, tiny_images, bad_fi
     assert "not found" in reasons["nowhere.jpg"]
     assert all(r["p_aesthetic"] == "" and r["label"] == "" for r in rows[3:])
     # the scores of good images do not depend on the bad ones beside them
-    api = AestheticModel.load(model_dir).predict(good, progress=False)
+    api = load_model(model_dir).predict(good, progress=False)
     np.testing.assert_allclose([float(r["p_aesthetic"]) for r in rows[:3]], api.p_aesthetic, atol=1e-6)
 
 

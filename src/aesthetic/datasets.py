@@ -39,10 +39,6 @@ class Manifest:
             digest.update(f"{i}\0{p}\n".encode())
         return digest.hexdigest()
 
-    def subset(self, rows: Sequence[int]) -> "Manifest":
-        rows = list(rows)
-        return Manifest([self.ids[i] for i in rows], [self.paths[i] for i in rows], self.labels[rows])
-
     @staticmethod
     def concat(parts: Sequence["Manifest"]) -> "Manifest":
         return Manifest([i for m in parts for i in m.ids], [p for m in parts for p in m.paths],

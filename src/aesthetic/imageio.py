@@ -260,14 +260,6 @@ class Resize(BaseModel):
 InputPolicy = Union[MaxSide, Letterbox, Resize]
 
 
-def max_side(side: int = 996, upscale: bool = True) -> MaxSide:
-    return MaxSide(side=side, upscale=upscale)
-
-
-def letterbox(size: int = 600, fill: int = 0) -> Letterbox:
-    return Letterbox(size=size, fill=fill)
-
-
 def scale_policy(policy: InputPolicy, factor: float) -> InputPolicy:
     """The same policy at ``factor`` times its size (benchmarks and tests use small inputs)."""
     if factor == 1:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
 
-T = TypeVar("T")
 log = logging.getLogger("aesthetic.progress")
 
 
@@ -74,14 +72,3 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def track(iterable: Iterable[T], total: int | None = None, description: str = "working",
-          unit: str = "items", enabled: bool = True) -> Iterator[T]:
-    """Iterate with progress (see Progress)."""
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
-    with Progress(total, description, unit, enabled) as bar:
-        for item in iterable:
-            yield item
-            bar.update(1)

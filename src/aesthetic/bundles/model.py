@@ -210,11 +210,6 @@ class _LoadedModel:
         """1 where ``P >= threshold``, else 0."""
         return (np.asarray(probabilities) >= self.threshold).astype(np.int8)
 
-    @classmethod
-    def load(cls, path: PathLike) -> "AestheticModel | StudentModel":
-        """Any bundle (full or student), as :func:`load_model`."""
-        return load_model(path)
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind} {self.path} threshold={self.threshold:.4f}>"
 
@@ -249,12 +244,6 @@ class AestheticModel(_LoadedModel):
         from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, self.selector.transform(fused))
-
-    def logits_features(self, fused: np.ndarray) -> np.ndarray:
-        """Pre-sigmoid logits ``(n,)`` (the teacher signal for distillation)."""
-        from aesthetic.classifier.fc import logit_model, predict_batched
-
-        return predict_batched(logit_model(self.keras_model), self.selector.transform(fused))
 
     def logits_store(self, store, rows=None) -> np.ndarray:
         """Logits ``(len(rows),)`` of store rows, reading only the branches the selector needs."""
