@@ -45,6 +45,7 @@ def test_demo_features_are_real_mobilenet_features(demo_run):
 
 
 def test_demo_selection_model_and_students_load_and_agree(demo_run, real_photos):
+    from aesthetic.classifier.distillation import agreement
     from aesthetic.genetic_selection import load_selector
     from aesthetic.imageio import read_image
     from aesthetic.bundles.model import load_model
@@ -59,9 +60,13 @@ def test_demo_selection_model_and_students_load_and_agree(demo_run, real_photos)
     student = load_model(out / "model" / "student")
     fc_student = load_model(out / "student_fc")
     images = [read_image(p) for p in real_photos]
-    for m in (model, student, fc_student):
+    p_teacher = model.predict_images(images)
+    assert p_teacher.shape == (len(images),) and np.all((p_teacher >= 0) & (p_teacher <= 1))
+    for m in (student, fc_student):
         p = m.predict_images(images)
         assert p.shape == (len(images),) and np.all((p >= 0) & (p <= 1))
+        # a distilled student calls most photos the way its teacher does (3 of each class here)
+        assert agreement(p, m.threshold, p_teacher, model.threshold) >= 0.5, (m.path, p, p_teacher)
 
 
 def test_demo_report_and_explanations_exist_and_parse(demo_run):
