@@ -25,6 +25,7 @@ _COMMAND_MODULES = [
     "aesthetic.train_cli",
     "aesthetic.reports.cli",
     "aesthetic.explain.cli",
+    "aesthetic.culling.cli",
     "aesthetic.demo",
 ]
 
