@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         max_distance: Optional[int] = typer.Option(None, min=0, max=64, help="pHash near-duplicate threshold (bits)."),
         no_progress: bool = typer.Option(False, help="No progress bar."),
     ) -> None:
-        """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/json + PNGs."""
+        """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/html/json + PNGs."""
         from aesthetic.cli_utils import console, fail
         from aesthetic.reports.benchmark import BenchmarkOptions, run_benchmark
         from aesthetic.reports.report import ReportError, write_report
@@ -198,6 +198,7 @@ def register(app: typer.Typer) -> None:
             console.print("[green]no leakage[/green] between training and benchmark sets" if n == 0 else
                           f"[red]leakage:[/red] {n} training images duplicated in benchmark sets")
         console.print(f"report: {written / 'report.md'}")
+        console.print(f"page:   {written / 'report.html'}")
 
     @app.command("splits")
     def splits_cmd(
