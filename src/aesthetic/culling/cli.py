@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         student: bool = typer.Option(False, "--student", help="Score with the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1, help="Photos scored per batch."),
         workers: int = typer.Option(4, min=1, help="Decode threads for hashing."),
-        no_progress: bool = typer.Option(False, help="No progress bar."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Group near-duplicates and bursts, score every photo, keep the best of each group (CSV + HTML page)."""
         from pydantic import ValidationError

@@ -12,19 +12,20 @@ A~B and B~C put A, B and C together. A photo joined to nothing is a group of its
 that cannot be read is always alone.
 
 The defaults were measured on the 191 real photos of ``../shared/data/curated_vs_snapshot``
-(7 140 pairs of different photos) and shifted, cropped and re-exposed copies of each
-(imagehash 4.3.2; ``python benchmarks/bench_culling.py`` prints this table):
+(18 145 pairs of different photos) and panned, cropped and re-exposed copies of each
+(imagehash 4.3.2; ``python -m aesthetic.benchmarks.culling_thresholds``, results in
+``benchmarks/results/culling_thresholds.md``):
 
-=====================  ==========================================
+=====================  ==========================================================
 different photos       min 14 bits, 1st percentile 22, median 32;
-                       pairs <= 12 bits: 0, <= 18 bits: 6 (0.08 %)
-shift 3 % / crop 10 %  95th percentile 8 / 16 bits
-shift 6 %              95th percentile 14, max 20 bits
-+0.7 EV / -1 EV        95th percentile 12 / 2 bits
-=====================  ==========================================
+                       pairs <= 12 bits: 0, <= 18 bits: 23 (0.13 %)
+pan 3 % / pan 6 %      joined at 12 bits: 100 % / 87 %; at 18 bits: 100 % / 99 %
+crop 10 %              joined at 12 bits: 81 %; at 18 bits: 98 %
++0.7 EV / -1 EV        max 12 / 2 bits: always joined
+=====================  ==========================================================
 
-So 12 bits joins light edits with no false join among those 7 140 pairs, and 18 bits (which
-joins most 6 % shifts) is only trusted when the capture times say the frames are seconds apart.
+So 12 bits joins light edits with no false join among those pairs, and 18 bits (which joins
+nearly every 6 % pan) is only trusted when the capture times say the frames are seconds apart.
 """
 
 from __future__ import annotations
