@@ -183,7 +183,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames), list(reader)
 
 
-def test_the_pick_of_every_group_is_its_highest_planted_score(bursts, tmp_path):
+def test_the_pick_of_every_group_is_its_highest_planted_score(bursts):
     folder, origin = bursts
     paths = [str(p) for p in sorted(folder.iterdir())]
     result = cull(PlantedModel(), paths, progress=False)

@@ -148,14 +148,13 @@ def cull(model: Any, paths: Sequence[str], config: GroupingConfig | None = None,
 
 
 def explain_picks(result: CullResult, score_fn: Callable[[np.ndarray], np.ndarray], out_dir: Path,
-                  explain_config: Any, progress: bool = True, only_bursts: bool = False) -> list[str]:
+                  explain_config: Any, progress: bool = True) -> list[str]:
     """Explain every pick with :func:`aesthetic.explain.pipeline.explain_file` into ``out_dir``;
     records each overlay in ``result.explanations`` and returns the failures as sentences."""
     from aesthetic.explain.pipeline import explain_file, output_stems
     from aesthetic.imageio import ImageReadError
 
-    sizes = {g: len(members) for g, members in result.groups()}
-    picks = [p for p in result.picks() if not only_bursts or sizes[p.group] > 1]
+    picks = result.picks()
     method = explain_config.methods[0]
     failures = []
     for photo, stem in zip(picks, output_stems([Path(p.path) for p in picks])):
