@@ -2,7 +2,8 @@
 
 Stages: split the benchmark suite (so no benchmark photo is trained on) -> extract
 features -> select (PCA and a short GA) -> train the FC -> distil (FC student and
-end-to-end student) -> benchmark report -> explain one photo. Each stage is the
+end-to-end student) -> benchmark report -> explain one photo -> cull bursts made from held-out
+photos (best frame of each). Each stage is the
 real `aesthetic ...` command, printed before it runs, so the demo doubles as a
 tutorial.
 
@@ -141,6 +142,32 @@ def _subsample(csv_path: Path, out: Path, per_class: int, seed: int = 0) -> Path
     return out
 
 
+def make_bursts(photos: list[Path], folder: Path) -> Path:
+    """Four frames per photo as a hand-held burst would give them: the original, a 2 % pan, a brighter
+    frame and a 4 % pan a little darker; each frame carries an EXIF capture time one second after the
+    last, and each photo's burst starts a minute after the previous one. Returns ``folder``."""
+    from PIL import Image
+
+    from aesthetic.imageio import read_image
+    from aesthetic.robustness import exposure
+
+    def pan(image: np.ndarray, fraction: float) -> np.ndarray:
+        h, w = image.shape[:2]
+        return image[int(h * fraction / 2):, int(w * fraction):]
+
+    frames = [lambda im: im, lambda im: pan(im, 0.02), lambda im: exposure(im, 0.5),
+              lambda im: exposure(pan(im, 0.04), -0.3)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, photo in enumerate(photos):
+        image = read_image(photo)
+        for j, frame in enumerate(frames):
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x9003] = f"2024:06:01 10:{k:02d}:{j:02d}"  # DateTimeOriginal
+            Image.fromarray(frame(image)).save(folder / f"burst{k + 1}_frame{j + 1}.jpg", "JPEG", quality=92,
+                                               exif=exif)
+    return folder
+
+
 class _Runner:
     """Runs `aesthetic ...` commands in this process, printing each one first."""
 
@@ -235,6 +262,7 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "--out", student, "--epochs", "1" if quick else "4")
 
     report = paths.add("report", "report/report.md")
+    paths.add("report_page", "report/report.html")
     bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", nima,
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
@@ -248,14 +276,26 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     run("explain one photo (LIME and SHAP over superpixels)", "explain", model, photo_path, "--method", "both",
         "--out", explain_dir, "--samples", "150" if quick else "600", "--no-progress")
 
+    # Bursts of four frames made from held-out photos: which frame of each would the model keep?
+    rows = list(csv.DictReader(open(source)))
+    chosen = [r["path"] for r in rows if r["label"] == "1"][:2] + [r["path"] for r in rows if r["label"] == "0"][:2]
+    bursts = make_bursts([Path(p) if Path(p).is_absolute() else (source.parent / p).resolve() for p in chosen],
+                         out / "bursts")
+    picks = paths.add("picks", "picks.csv")
+    paths.add("picks_page", "picks.html")
+    run("cull: group the bursts and keep the best frame of each (CSV + HTML page)", "cull", model, bursts,
+        "--out", picks, "--no-progress")
+
     missing = [f"{k}: {p}" for k, p in paths.artifacts.items() if not p.exists()]
     if missing:
         raise RuntimeError("demo finished but these artifacts are missing: " + "; ".join(missing))
     console.print(f"\n[bold green]demo complete[/bold green] in {sum(t for _, t in run.timings):.0f} s "
                   f"({len(run.timings)} commands)")
     console.print(f"  report:       {report}")
+    console.print(f"  report page:  {paths['report_page']}  (plots inline, sortable tables, hits and misses)")
     console.print(f"  plots:        {out / 'report'} (*.png)")
     console.print(f"  explanations: {explain_dir}")
+    console.print(f"  best frames:  {paths['picks_page']}  (open in a browser; CSV: {picks})")
     console.print(f"  model:        {model}  (try: aesthetic predict {model} PHOTO)")
     console.print(f"  GA fitness:   {paths['ga_plot']}")
     return paths
