@@ -16,3 +16,17 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The browser tests (pytest marker `browser`) open the generated HTML pages in Debian's Chromium
+# through Selenium; no browser is ever downloaded by a Python package. Install it where we can.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium + chromium-driver for the browser tests (log: .venv/apt.log)" >&2
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        chromium chromium-driver; } >.venv/apt.log 2>&1 \
+      || echo "setup: could not install chromium (see .venv/apt.log); the browser tests will be skipped" >&2
+  else
+    echo "setup: chromium/chromedriver not found and not root: the browser tests will be skipped" \
+         "(install them with: apt-get install chromium chromium-driver)" >&2
+  fi
+fi

@@ -118,3 +118,30 @@ def tiny_store(tmp_path_factory, tiny_images) -> Path:
                        paths=paths, labels=labels, status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok],
                        errors=result.errors, branches=branches, metadata={"extractor": extractor.config()},
                        dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven through Selenium (Debian's ``chromium`` and ``chromium-driver``; never a
+    downloaded browser). Skips, saying what is missing, where either is not installed."""
+    import shutil
+
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed: pip install -r requirements.txt")
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium chromium-driver; "
+                    "scripts/setup.sh does it when run as root)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1600", "--disable-extensions"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

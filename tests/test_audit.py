@@ -10,8 +10,8 @@ import pytest
 from skimage import data
 from typer.testing import CliRunner
 
-from aesthetic.benchmarks.report.audit import (DEFAULT_MAX_DISTANCE, audit, find_pairs, hamming_matrix, orientation_of,
-                             phash64, scan)
+from aesthetic.phash import hamming_matrix, phash64
+from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit, find_pairs, orientation_of, scan
 from aesthetic.sources import LabeledImage
 
 PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,

@@ -28,10 +28,13 @@ def demo_run(tmp_path_factory, shared_data):
 def test_demo_prints_each_command_and_where_the_results_are(demo_run):
     out, stdout = demo_run
     for command in ("aesthetic splits", "aesthetic extract", "aesthetic select pca", "aesthetic select ga",
-                    "aesthetic train", "aesthetic distill", "aesthetic benchmark", "aesthetic explain"):
+                    "aesthetic train", "aesthetic distill", "aesthetic benchmark", "aesthetic explain",
+                    "aesthetic cull"):
         assert f"$ {command}" in stdout, command
     assert "demo complete" in stdout
     assert f"report:       {out / 'report' / 'report.md'}" in stdout
+    assert f"report page:  {out / 'report' / 'report.html'}" in stdout
+    assert f"best frames:  {out / 'picks.html'}" in stdout
 
 
 def test_demo_features_are_real_mobilenet_features(demo_run):
@@ -86,3 +89,23 @@ def test_demo_report_and_explanations_exist_and_parse(demo_run):
     assert list(Image.open(out / "explanations" / f"{stem}.shap.png").size) == shap["photo_size_wh"]
     weights = [sp["weight"] for sp in shap["superpixels"]]
     assert abs(shap["base_value"] + sum(weights) - shap["prediction"]) < 1e-3
+
+
+def test_demo_culls_its_bursts_to_one_pick_each(demo_run):
+    import csv
+
+    out, _ = demo_run
+    rows = list(csv.DictReader(open(out / "picks.csv")))
+    assert len(rows) == 16 and not any(r["error"] for r in rows)
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["group"], []).append(r)
+    assert len(groups) == 4  # four frames of each of four photos, and nothing else, grouped together
+    for members in groups.values():
+        assert len(members) == 4 and len({Path(r["path"]).name.split("_")[0] for r in members}) == 1
+    for members in groups.values():
+        top = max(members, key=lambda r: float(r["p_aesthetic"]))
+        assert [r["path"] for r in members if r["best"] == "1"] == [top["path"]]
+    page = (out / "picks.html").read_text()
+    assert page.count('<section class="group"') == 4 and page.count('class="frame pick"') == 4
+    assert (out / "report" / "report.html").stat().st_size > 0

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from aesthetic.imageio import ImageReadError, decode_image
+from aesthetic.phash import hamming_matrix, phash64
 from aesthetic.progress import Progress
 from aesthetic.sources import LabeledImage
 
@@ -64,15 +65,6 @@ def orientation_of(width: int, height: int) -> str:
     return "landscape" if width > height else "portrait"
 
 
-def phash64(image: np.ndarray) -> int:
-    """imagehash's pHash of an RGB uint8 image as a 64-bit unsigned integer."""
-    import imagehash
-    from PIL import Image
-
-    bits = imagehash.phash(Image.fromarray(image)).hash.reshape(-1)
-    return int(np.packbits(bits.astype(np.uint8)).view(">u8")[0])
-
-
 def scan_image(path: Path, label: int | None = None) -> ImageRecord:
     rec = ImageRecord(path=str(path), label=label)
     try:
@@ -102,11 +94,6 @@ def scan(items: Sequence[LabeledImage], workers: int = 2, progress: bool = True,
             by_path[rec.path] = rec
             bar.update(1)
     return [ImageRecord(**{**asdict(by_path[str(i.path)]), "label": i.label}) for i in items]
-
-
-def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b)) uint8`` Hamming distances between two arrays of uint64 hashes."""
-    return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.uint8)
 
 
 @dataclass

@@ -81,7 +81,7 @@ class BenchmarkResult:
 
 def _scorer_meta(s: Scorer) -> dict[str, Any]:
     return {"name": s.name, "kind": s.kind, "threshold": float(s.threshold),
-            "decision": f"score {'>=' if s.inclusive else '>'} {s.threshold:g}",
+            "decision": f"score {'>=' if s.inclusive else '>'} {s.threshold:g}", "inclusive": bool(s.inclusive),
             "probabilistic": bool(s.probabilistic), "score_label": s.score_label}
 
 

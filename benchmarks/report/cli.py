@@ -122,7 +122,7 @@ def benchmark_cmd(
     max_distance: Optional[int] = typer.Option(None, min=0, max=64, help="pHash near-duplicate threshold (bits)."),
     no_progress: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/json + PNGs."""
+    """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/html/json + PNGs."""
     from aesthetic.cli_utils import console, fail
     from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
     from aesthetic.benchmarks.report.report import ReportError, write_report
@@ -196,6 +196,7 @@ def benchmark_cmd(
         console.print("[green]no leakage[/green] between training and benchmark sets" if n == 0 else
                       f"[red]leakage:[/red] {n} training images duplicated in benchmark sets")
     console.print(f"report: {written / 'report.md'}")
+    console.print(f"page:   {written / 'report.html'}")
 
 
 def splits_cmd(

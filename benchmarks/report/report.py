@@ -1,4 +1,4 @@
-"""Write a benchmark result as a report directory: report.md, report.json, plots/, splits/.
+"""Write a benchmark result as a report directory: report.md, report.html, report.json, plots/, splits/.
 
 The directory is built beside its destination and renamed into place, so a reader
 sees the previous complete report or the new complete one, never a half-written mix.
@@ -24,6 +24,7 @@ import numpy as np
 
 from aesthetic.fileio import atomic_dir, to_jsonable
 from aesthetic.benchmarks.report.benchmark import BenchmarkResult
+from aesthetic.benchmarks.report.html import render_report_html
 from aesthetic.metrics import BinaryMetrics
 from aesthetic.benchmarks.report.suite import split_file_name, write_split_csvs
 
@@ -373,7 +374,8 @@ def _prepare_destination(out: Path) -> None:
 
 
 def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> Path:
-    """Write report.md, report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
+    """Write report.md, report.html (the same, browsable: :mod:`aesthetic.benchmarks.report.html`),
+    report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
     from aesthetic.benchmarks.report.baselines import baselines_json
 
     out = Path(out_dir).resolve()
@@ -385,5 +387,7 @@ def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> 
             (tmp / "baselines.json").write_text(baselines_json(result.baselines))
         panels, overlays, heatmap = _write_plots(result, tmp)
         (tmp / "report.json").write_text(json.dumps(report_dict(result, command, created), indent=2))
-        (tmp / "report.md").write_text(render_markdown(result, command, created, panels, overlays, heatmap))
+        markdown = render_markdown(result, command, created, panels, overlays, heatmap)
+        (tmp / "report.md").write_text(markdown)
+        (tmp / "report.html").write_text(render_report_html(result, markdown, tmp), encoding="utf-8")
     return out

@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     "aesthetic.bundles.cli",
     "aesthetic.benchmarks.report.cli",
     "aesthetic.explain.cli",
+    "aesthetic.culling.cli",
     "aesthetic.demo",
 ]
 

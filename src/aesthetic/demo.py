@@ -2,7 +2,8 @@
 
 Stages: split the benchmark suite (so no benchmark photo is trained on) -> extract
 features -> select (PCA and a short GA) -> train the FC -> distil (FC student and
-end-to-end student) -> benchmark report -> explain one photo. Each stage is the
+end-to-end student) -> benchmark report -> explain one photo -> cull bursts made from held-out
+photos (best frame of each). Each stage is the
 real `aesthetic ...` command, printed before it runs, so the demo doubles as a
 tutorial.
 
@@ -135,6 +136,32 @@ def _subsample(csv_path: Path, out: Path, per_class: int, seed: int = 0) -> Path
     return out
 
 
+def make_bursts(photos: list[Path], folder: Path) -> Path:
+    """Four frames per photo as a hand-held burst would give them: the original, a 2 % pan, a brighter
+    frame and a 4 % pan a little darker; each frame carries an EXIF capture time one second after the
+    last, and each photo's burst starts a minute after the previous one. Returns ``folder``."""
+    from PIL import Image
+
+    from aesthetic.imageio import read_image
+    from aesthetic.degradations import exposure
+
+    def pan(image: np.ndarray, fraction: float) -> np.ndarray:
+        h, w = image.shape[:2]
+        return image[int(h * fraction / 2):, int(w * fraction):]
+
+    frames = [lambda im: im, lambda im: pan(im, 0.02), lambda im: exposure(im, 0.5),
+              lambda im: exposure(pan(im, 0.04), -0.3)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, photo in enumerate(photos):
+        image = read_image(photo)
+        for j, frame in enumerate(frames):
+            exif = Image.Exif()
+            exif.get_ifd(0x8769)[0x9003] = f"2024:06:01 10:{k:02d}:{j:02d}"  # DateTimeOriginal
+            Image.fromarray(frame(image)).save(folder / f"burst{k + 1}_frame{j + 1}.jpg", "JPEG", quality=92,
+                                               exif=exif)
+    return folder
+
+
 class _Runner:
     """Runs `aesthetic ...` commands in this process, printing each one first."""
 
@@ -157,6 +184,55 @@ class _Runner:
         if isinstance(code, int) and code != 0:
             raise RuntimeError(f"demo stage '{stage}' failed (exit {code}): {text}")
         self.timings.append((stage, time.perf_counter() - start))
+
+
+def _two_branch_stage(run: _Runner, paths: DemoPaths, train_csv: Path, quick: bool, two_branch: str,
+                      two_branch_weights: str) -> list[Path]:
+    """The ImageNet two-branch model (multigap + efficientnet), when its weights can be had; its bundles."""
+    out = paths.root
+    use_two_branch = two_branch == "on" or (two_branch == "auto" and _imagenet_reachable())
+    models: list[Path] = []
+    if use_two_branch:
+        two = paths.add("features_two_branch", "features_two_branch.h5")
+        run("extract the two-branch ImageNet features (multigap + efficientnet)",
+            "extract", train_csv, "--out", two, "--branches", "multigap,efficientnet",
+            *[arg for item in two_branch_weights.split(",") for arg in ("--weights", item.strip())],
+            "--input-scale", "0.25" if quick else "1.0", "--no-progress")
+        models.append(paths.add("model_two_branch", "model_two_branch"))
+        run("select: PCA per branch for the two-branch model (half of each width, as the original 8464 and 1280)",
+            "select", "pca", two, "--out", out / "selection_two_branch_pca", "--components", "0.5")
+        run("train the two-branch FC on the PCA features", "train", two, "--selection",
+            out / "selection_two_branch_pca", "--out", models[-1], "--epochs", "60" if quick else "200")
+    else:
+        run.console.print("\n(two-branch ImageNet model skipped: the ImageNet weights cannot be downloaded here; "
+                      "pass them with --weights multigap=PATH --weights efficientnet=PATH to `aesthetic extract`)")
+
+    return models
+
+
+def _explain_and_cull(run: _Runner, paths: DemoPaths, model: Path, train_csv: Path, quick: bool) -> Path:
+    """Explain one held-out photo, then cull bursts made from held-out photos; the explanations folder."""
+    out = paths.root
+    # A photo the model never saw: the first aesthetic one of the held-out set (fallback: training set).
+    held_out = out / "splits" / "Curated_vs_Snapshot.csv"
+    source = held_out if held_out.is_file() else train_csv
+    photo = next(r for r in csv.DictReader(open(source)) if r["label"] == "1")["path"]
+    photo_path = Path(photo) if Path(photo).is_absolute() else (source.parent / photo).resolve()
+    explain_dir = paths.add("explanations", "explanations")
+    run("explain one photo (LIME and SHAP over superpixels)", "explain", model, photo_path, "--method", "both",
+        "--out", explain_dir, "--samples", "150" if quick else "600", "--no-progress")
+
+    # Bursts of four frames made from held-out photos: which frame of each would the model keep?
+    rows = list(csv.DictReader(open(source)))
+    chosen = [r["path"] for r in rows if r["label"] == "1"][:2] + [r["path"] for r in rows if r["label"] == "0"][:2]
+    bursts = make_bursts([Path(p) if Path(p).is_absolute() else (source.parent / p).resolve() for p in chosen],
+                         out / "bursts")
+    picks = paths.add("picks", "picks.csv")
+    paths.add("picks_page", "picks.html")
+    run("cull: group the bursts and keep the best frame of each (CSV + HTML page)", "cull", model, bursts,
+        "--out", picks, "--no-progress")
+
+    return explain_dir
 
 
 def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Optional[typer.Typer] = None,
@@ -193,22 +269,7 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "extract", train_csv, "--out", features, "--branches", "mobilenet",
         "--weights", f"mobilenet={nima}", "--batch-size", "16", "--no-progress")
 
-    use_two_branch = two_branch == "on" or (two_branch == "auto" and _imagenet_reachable())
-    models = []
-    if use_two_branch:
-        two = paths.add("features_two_branch", "features_two_branch.h5")
-        run("extract the two-branch ImageNet features (multigap + efficientnet)",
-            "extract", train_csv, "--out", two, "--branches", "multigap,efficientnet",
-            *[arg for item in two_branch_weights.split(",") for arg in ("--weights", item.strip())],
-            "--input-scale", "0.25" if quick else "1.0", "--no-progress")
-        models.append(paths.add("model_two_branch", "model_two_branch"))
-        run("select: PCA per branch for the two-branch model (half of each width, as the original 8464 and 1280)",
-            "select", "pca", two, "--out", out / "selection_two_branch_pca", "--components", "0.5")
-        run("train the two-branch FC on the PCA features", "train", two, "--selection",
-            out / "selection_two_branch_pca", "--out", models[-1], "--epochs", "60" if quick else "200")
-    else:
-        console.print("\n(two-branch ImageNet model skipped: the ImageNet weights cannot be downloaded here; "
-                      "pass them with --weights multigap=PATH --weights efficientnet=PATH to `aesthetic extract`)")
+    models = _two_branch_stage(run, paths, train_csv, quick, two_branch, two_branch_weights)
 
     k, population, parents, generations = ("300", "10", "5", "2") if quick else ("1000", "20", "10", "4")
     pca = paths.add("pca", "selection_pca.h5")
@@ -229,18 +290,12 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "--out", student, "--epochs", "1" if quick else "4")
 
     report = paths.add("report", "report/report.md")
+    paths.add("report_page", "report/report.html")
     bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", nima,
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
 
-    # A photo the model never saw: the first aesthetic one of the held-out set (fallback: training set).
-    held_out = out / "splits" / "Curated_vs_Snapshot.csv"
-    source = held_out if held_out.is_file() else train_csv
-    photo = next(r for r in csv.DictReader(open(source)) if r["label"] == "1")["path"]
-    photo_path = Path(photo) if Path(photo).is_absolute() else (source.parent / photo).resolve()
-    explain_dir = paths.add("explanations", "explanations")
-    run("explain one photo (LIME and SHAP over superpixels)", "explain", model, photo_path, "--method", "both",
-        "--out", explain_dir, "--samples", "150" if quick else "600", "--no-progress")
+    explain_dir = _explain_and_cull(run, paths, model, train_csv, quick)
 
     missing = [f"{k}: {p}" for k, p in paths.artifacts.items() if not p.exists()]
     if missing:
@@ -248,8 +303,10 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     console.print(f"\n[bold green]demo complete[/bold green] in {sum(t for _, t in run.timings):.0f} s "
                   f"({len(run.timings)} commands)")
     console.print(f"  report:       {report}")
+    console.print(f"  report page:  {paths['report_page']}  (plots inline, sortable tables, hits and misses)")
     console.print(f"  plots:        {out / 'report'} (*.png)")
     console.print(f"  explanations: {explain_dir}")
+    console.print(f"  best frames:  {paths['picks_page']}  (open in a browser; CSV: {picks})")
     console.print(f"  model:        {model}  (try: aesthetic predict {model} PHOTO)")
     console.print(f"  GA fitness:   {paths['ga_plot']}")
     return paths
