@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
+from aesthetic.classifier import FCConfig
+from aesthetic.cli_utils import (EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded,
+                                 parse_widths, warn)
+from aesthetic.labels import LabelRule
+from aesthetic.student import StudentConfig
+
 MAX_ROWS_SHOWN = 50
 
-
-def parse_widths(text: str, option: str) -> tuple[int, ...]:
-    """``"512,128,32"`` -> ``(512, 128, 32)``, or a clear error naming the option."""
-    try:
-        widths = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise typer.BadParameter(f"{option} {text!r}: expected comma-separated layer widths such as 512,128,32")
-    if not widths or min(widths) < 1:
-        raise typer.BadParameter(f"{option} {text!r}: widths must be positive integers")
-    return widths
+#: `train`'s settings are FCConfig's fields (options and --config keys); the label options are LabelRule's.
+FC = ConfigSpec(FCConfig)
+LABELS = ConfigSpec(LabelRule)
+STUDENT = ConfigSpec(StudentConfig)
 
 
 def expand_images(specs: List[str]) -> list[str]:
@@ -53,59 +53,68 @@ def _metrics_table(title: str, metrics: dict, threshold: float):
 
 
 def register(app: typer.Typer) -> None:
+    """Add `train`, `distill`, `predict` and `augment-features` to ``app``."""
+    register_train(app)
+    register_distill(app)
+    register_predict(app)
+    register_augment(app)
+
+
+def register_train(app: typer.Typer) -> None:
     @app.command("train")
+    @guarded
     def train_cmd(
         features: Path = typer.Argument(..., help="HDF5 feature store (from `aesthetic extract`)."),
         out: Path = typer.Option(..., "--out", "-o", help="Model bundle folder to write."),
+        config: Optional[Path] = config_option(),
         selection: Optional[Path] = typer.Option(None, "--selection", "-s",
                                                  help="Saved selector (PCA or GA); default: all features."),
         branches: Optional[str] = typer.Option(None, help="Branches to use without --selection (default: all)."),
         labels: Optional[Path] = typer.Option(None, help="Label file (CSV or AVA JSON) instead of the store's labels."),
-        label_source: str = typer.Option("binary", help="binary | mean | distribution (for --labels CSVs)."),
-        score_threshold: float = typer.Option(5.0, "--score-threshold", help="Mean score above which an image is aesthetic."),
-        margin: float = typer.Option(0.0, help="Drop scores within +-margin of the score threshold."),
-        hidden: str = typer.Option("512,128,32", help="FC hidden layer widths."),
-        dropout: float = typer.Option(0.5),
-        epochs: int = typer.Option(200, min=1),
-        patience: int = typer.Option(25, min=1),
-        batch_size: int = typer.Option(32, min=1),
-        learning_rate: float = typer.Option(3e-3),
-        validation_fraction: float = typer.Option(0.2),
-        threshold_metric: str = typer.Option("balanced_accuracy", help="balanced_accuracy | f1"),
-        no_class_weight: bool = typer.Option(False, help="Do not re-weight classes."),
-        seed: int = typer.Option(0),
+        label_source: Optional[str] = LABELS.option("source", "--label-source",
+                                                    help="binary | mean | distribution (for --labels CSVs)."),
+        score_threshold: Optional[float] = LABELS.option("threshold", "--score-threshold",
+                                                         help="Mean score above which an image is aesthetic."),
+        margin: Optional[float] = LABELS.option("margin", help="Drop scores within +-margin of the score threshold."),
+        hidden: Optional[str] = FC.option("hidden", help="FC hidden layer widths."),
+        dropout: Optional[float] = FC.option("dropout", help="Dropout after every hidden block."),
+        l2: Optional[float] = FC.option("l2", help="L2 penalty on the hidden kernels."),
+        epochs: Optional[int] = FC.option("epochs", help="Most epochs (early stopping usually ends sooner)."),
+        patience: Optional[int] = FC.option("patience", help="Epochs without a better validation loss before stopping."),
+        batch_size: Optional[int] = FC.option("batch_size", help="Rows per training step."),
+        learning_rate: Optional[float] = FC.option("learning_rate", help="Adam learning rate."),
+        validation_fraction: Optional[float] = FC.option("validation_fraction",
+                                                         help="Share of images held out for early stopping "
+                                                              "and the threshold."),
+        threshold_metric: Optional[str] = FC.option("threshold_metric", help="balanced_accuracy | f1"),
+        class_weight: Optional[str] = FC.option("class_weight", help="balanced | none (do not re-weight classes)."),
+        seed: Optional[int] = FC.option("seed", help="Seed of the split, the initial weights and dropout."),
     ) -> None:
-        """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle."""
-        from pydantic import ValidationError
-
-        from aesthetic.classifier import FCConfig
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.feature_store import FeatureStoreError
-        from aesthetic.genetic_selection.base import SelectionError
-        from aesthetic.labels import LabelError, LabelRule, load_labels
-        from aesthetic.model import BundleError
+        """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle.
+        Settings: FCConfig (docs/configuration.md), from --config and the options."""
+        from aesthetic.labels import load_labels
         from aesthetic.training import train_from_store
 
-        try:
-            config = FCConfig(hidden=parse_widths(hidden, "--hidden"), dropout=dropout, epochs=epochs,
-                              patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                              validation_fraction=validation_fraction, threshold_metric=threshold_metric,
-                              class_weight="none" if no_class_weight else "balanced", seed=seed)
-            rule = LabelRule(source=label_source, threshold=score_threshold, margin=margin)
-            table = load_labels(labels, rule) if labels is not None else None
-            rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
-                                                       "describe": rule.describe()}
-            model, result = train_from_store(
-                features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=config,
-                branches=[b.strip() for b in branches.split(",")] if branches else None)
-        except (ValidationError, LabelError, FeatureStoreError, SelectionError, BundleError, ValueError,
-                OSError) as exc:
-            fail(exc)
+        fc_config = FC.build(config, {
+            "hidden": parse_widths(hidden, "--hidden") if hidden is not None else None, "dropout": dropout,
+            "l2": l2, "epochs": epochs, "patience": patience, "batch_size": batch_size,
+            "learning_rate": learning_rate, "validation_fraction": validation_fraction,
+            "threshold_metric": threshold_metric, "class_weight": class_weight, "seed": seed})
+        rule = LABELS.build(None, {"source": label_source, "threshold": score_threshold, "margin": margin})
+        table = load_labels(labels, rule) if labels is not None else None
+        rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
+                                                   "describe": rule.describe()}
+        model, result = train_from_store(
+            features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=fc_config,
+            branches=[b.strip() for b in branches.split(",")] if branches else None)
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
                                      f"({', '.join(model.branches)})", result.metrics, result.threshold))
-        console.print(f"wrote model bundle [bold]{out}[/bold]")
+        console.print(f"wrote model bundle [bold]{esc(out)}[/bold]")
 
+
+def register_distill(app: typer.Typer) -> None:
     @app.command("distill")
+    @guarded
     def distill_cmd(
         model: Path = typer.Argument(..., help="Teacher: a full model bundle."),
         out: Optional[Path] = typer.Option(None, "--out", "-o",
@@ -117,117 +126,108 @@ def register(app: typer.Typer) -> None:
         temperature: Optional[float] = typer.Option(None, help="Distillation temperature (FC 4, end-to-end 2)."),
         alpha: Optional[float] = typer.Option(None, help="Weight of the hard-label term (FC 0.3, end-to-end 0.2)."),
         hidden: Optional[str] = typer.Option(None, help="Student layer widths (FC 128,32,8; end-to-end head 128)."),
-        epochs: Optional[int] = typer.Option(None, min=1, help="Max epochs (FC 200, end-to-end 15)."),
-        image_size: int = typer.Option(224, min=32, help="End-to-end input side."),
-        augment: bool = typer.Option(False, help="End-to-end: flips, crops, colour/exposure jitter on the fly."),
-        trainable_layers: int = typer.Option(0, min=0, help="End-to-end: backbone layers to fine-tune."),
+        epochs: Optional[int] = typer.Option(None, help="Max epochs (FC 200, end-to-end 15)."),
+        image_size: Optional[int] = STUDENT.option("image_size", help="End-to-end input side."),
+        augment: Optional[bool] = STUDENT.option("augment", "--augment/--no-augment",
+                                                 help="End-to-end: flips, crops, colour/exposure jitter on the fly."),
+        trainable_layers: Optional[int] = STUDENT.option("trainable_backbone_layers", "--trainable-layers",
+                                                         help="End-to-end: backbone layers to fine-tune."),
         backbone_weights: str = typer.Option("nima", help="End-to-end: nima | PATH | none."),
-        seed: int = typer.Option(0),
+        seed: Optional[int] = typer.Option(None, help="Seed of the split, the initial weights and dropout (0)."),
     ) -> None:
         """Distil MODEL into a smaller FC on the selected features, or (--end-to-end) a pixel CNN."""
-        from pydantic import ValidationError
+        given = {"temperature": temperature, "alpha": alpha, "epochs": epochs, "seed": seed}
+        if end_to_end:
+            from aesthetic.student import distill_end_to_end
 
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.feature_store import FeatureStoreError
-        from aesthetic.genetic_selection.base import SelectionError
-        from aesthetic.model import BundleError
+            given.update(head=parse_widths(hidden, "--hidden") if hidden is not None else None,
+                         image_size=image_size, augment=augment, trainable_backbone_layers=trainable_layers)
+            config = STUDENT.build(None, given)
+            weights = None if backbone_weights.lower() == "none" else backbone_weights
+            student, metrics = distill_end_to_end(model, out, features=features, config=config,
+                                                  backbone_weights=weights)
+            threshold, where = student.threshold, student.path
+        else:
+            from aesthetic.distillation import DistillConfig
+            from aesthetic.training import distill_from_bundle
 
-        given = {k: v for k, v in {"temperature": temperature, "alpha": alpha, "epochs": epochs}.items()
-                 if v is not None}
-        try:
-            if end_to_end:
-                from aesthetic.student import StudentConfig, distill_end_to_end
-
-                if hidden is not None:
-                    given["head"] = parse_widths(hidden, "--hidden")
-                config = StudentConfig(image_size=image_size, augment=augment,
-                                       trainable_backbone_layers=trainable_layers, seed=seed, **given)
-                weights = None if backbone_weights.lower() == "none" else backbone_weights
-                student, metrics = distill_end_to_end(model, out, features=features, config=config,
-                                                      backbone_weights=weights)
-                threshold, where = student.threshold, student.path
-            else:
-                from aesthetic.distillation import DistillConfig
-                from aesthetic.training import distill_from_bundle
-
-                if out is None:
-                    raise typer.BadParameter("--out is required for an FC student")
-                if hidden is not None:
-                    given["hidden"] = parse_widths(hidden, "--hidden")
-                config = DistillConfig(seed=seed, **given)
-                student, result = distill_from_bundle(model, out, features=features, selection=selection,
-                                                      ensemble=ensemble, config=config)
-                metrics, threshold, where = result.metrics, result.threshold, student.path
-        except (ValidationError, FeatureStoreError, SelectionError, BundleError, ValueError, OSError) as exc:
-            fail(exc)
+            if out is None:
+                raise UserError("--out is required for an FC student")
+            given["hidden"] = parse_widths(hidden, "--hidden") if hidden is not None else None
+            config = ConfigSpec(DistillConfig).build(None, given)
+            student, result = distill_from_bundle(model, out, features=features, selection=selection,
+                                                  ensemble=ensemble, config=config)
+            metrics, threshold, where = result.metrics, result.threshold, student.path
         console.print(_metrics_table("distilled student", metrics, threshold))
-        console.print(f"wrote student bundle [bold]{where}[/bold]")
+        console.print(f"wrote student bundle [bold]{esc(where)}[/bold]")
 
+
+def _print_predictions(result: Any, kind: str, out: Optional[Path]) -> int:
+    """The score table (small runs), the summary line and the skipped files; returns the number scored."""
+    from rich.table import Table
+
+    rows = result.rows()
+    if len(rows) <= MAX_ROWS_SHOWN:
+        table = Table(title=f"{kind} model, threshold {result.threshold:.4f}")
+        table.add_column("path", overflow="fold")
+        table.add_column("p_aesthetic", justify="right")
+        table.add_column("label")
+        for row in rows:
+            if not row["error"]:
+                table.add_row(esc(row["path"]), f"{row['p_aesthetic']:.4f}",
+                              "aesthetic" if row["label"] == 1 else "not")
+        console.print(table)
+    n_ok = int(result.ok.sum())
+    console.print(f"scored {n_ok} of {len(result)} images; {int((result.labels == 1).sum())} aesthetic"
+                  + (f"; predictions written to {esc(out)}" if out is not None else ""))
+    failures = result.failures()
+    if failures:
+        warn(f"{len(failures)} image(s) skipped:")
+        for path, reason in failures[:MAX_ROWS_SHOWN]:
+            warn(f"  {path}: {reason}")
+    return n_ok
+
+
+def register_predict(app: typer.Typer) -> None:
     @app.command("predict")
+    @guarded
     def predict_cmd(
         model: Path = typer.Argument(..., help="Model bundle (full or student)."),
         images: List[str] = typer.Argument(..., help="Image files, folders, globs or CSVs."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
-        batch_size: int = typer.Option(32, min=1),
+        batch_size: int = typer.Option(32, min=1, help="Images scored per model call."),
     ) -> None:
         """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
         never fatal (exit 1 only when no image at all could be scored)."""
-        from rich.table import Table
-
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.datasets import ManifestError
         from aesthetic.model import STUDENT_DIR, BundleError, load_model
 
-        try:
-            bundle = model / STUDENT_DIR if student else model
-            if student and not bundle.is_dir():
-                raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
-                                  f"{model} --end-to-end` first")
-            loaded = load_model(bundle)
-            paths = expand_images(images)
-        except (BundleError, ManifestError, OSError) as exc:
-            fail(exc)
+        bundle = model / STUDENT_DIR if student else model
+        if student and not bundle.is_dir():
+            raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
+                              f"{model} --end-to-end` first")
+        loaded = load_model(bundle)
+        paths = expand_images(images)
         result = loaded.predict(paths, batch_size=batch_size)
         if out is not None:
             result.to_csv(out)
-        rows = result.rows()
-        if len(rows) <= MAX_ROWS_SHOWN:
-            table = Table(title=f"{loaded.kind} model, threshold {result.threshold:.4f}")
-            table.add_column("path", overflow="fold")
-            table.add_column("p_aesthetic", justify="right")
-            table.add_column("label")
-            for row in rows:
-                if not row["error"]:
-                    table.add_row(row["path"], f"{row['p_aesthetic']:.4f}",
-                                  "aesthetic" if row["label"] == 1 else "not")
-            console.print(table)
-        n_ok = int(result.ok.sum())
-        console.print(f"scored {n_ok} of {len(result)} images; {int((result.labels == 1).sum())} aesthetic"
-                      + (f"; predictions written to {out}" if out is not None else ""))
-        failures = result.failures()
-        if failures:
-            console.print(f"[yellow]{len(failures)} image(s) skipped:[/yellow]")
-            for path, reason in failures[:MAX_ROWS_SHOWN]:
-                console.print(f"  {path}: {reason}")
-        if n_ok == 0:
-            raise typer.Exit(1)
+        if _print_predictions(result, loaded.kind, out) == 0:
+            raise typer.Exit(EXIT_FAILED)
 
+
+def register_augment(app: typer.Typer) -> None:
     @app.command("augment-features")
+    @guarded
     def augment_cmd(
         features: Path = typer.Argument(..., help="Feature store whose images to augment."),
         out: Path = typer.Option(..., "--out", "-o", help="New store: original rows + augmented rows."),
         copies: int = typer.Option(2, min=1, help="Augmented copies per image."),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(0, help="Seed of the random augmentations."),
     ) -> None:
         """Add augmented feature rows (flip, crop, colour/exposure jitter) as ids ID#aug1..N."""
         from aesthetic.augmentation import augment_store
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.feature_store import FeatureStore, FeatureStoreError
+        from aesthetic.feature_store import FeatureStore
 
-        try:
-            augment_store(features, out, copies=copies, seed=seed)
-        except (FeatureStoreError, ValueError, OSError) as exc:
-            fail(exc)
+        augment_store(features, out, copies=copies, seed=seed)
         with FeatureStore.open(out) as store:
-            console.print(f"wrote {out}: {len(store)} rows ({store.summary()['ok']} ok)")
+            console.print(f"wrote {esc(out)}: {len(store)} rows ({store.summary()['ok']} ok)")
