@@ -94,7 +94,8 @@ def register_extract(app: typer.Typer) -> None:
             "branches": names, "batch_size": batch_size, "chunk_size": chunk_size, "dtype": dtype,
             "compression": compression, "input_scale": input_scale, "upscale": upscale, "max_pixels": max_pixels,
             "workers": workers, "seed": seed})
-        settings["weights"] = {**settings["weights"], **parse_weights(weights or [], settings["branches"])}
+        from_file = {b: None if isinstance(v, str) and v.lower() == "none" else v for b, v in settings["weights"].items()}
+        settings["weights"] = {**from_file, **parse_weights(weights or [], settings["branches"])}
         settings = EXTRACTION.build(None, settings)
         manifest = load_manifest(images)
         if engine == "ray":

@@ -42,7 +42,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_FAILED: "The command ran but its work failed: no image could be scored (`predict`), a photo could "
                  "not be explained (`explain`), leakage found with `--fail-on-leakage` (`audit`), a demo "
                  "stage failed (`demo`).",
-    EXIT_USAGE: "Usage or input error, nothing done: an unknown option or bad value, a missing or unreadable "
+    EXIT_USAGE: "Usage or input error: an unknown option or bad value, a missing or unreadable "
                 "file, a bad config file (unknown key, wrong type), a file in the wrong format. One line on "
                 "stderr names the file or option and the problem.",
 }
@@ -82,24 +82,36 @@ def warn(message: object) -> None:
     err_console.print(f"[yellow]{esc(one_line(message))}[/yellow]")
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """The error classes that mean "bad input", not "bug". Imported here, when a command fails,
-    so the CLI's start-up stays light."""
-    from aesthetic.datasets import ManifestError
-    from aesthetic.explain.cli import ModelChoiceError
-    from aesthetic.feature_extraction import ExtractionJobError, WeightsError
-    from aesthetic.feature_store import FeatureStoreError
-    from aesthetic.genetic_selection.base import SelectionError
-    from aesthetic.imageio import ImageReadError
-    from aesthetic.labels import LabelError
-    from aesthetic.model import BundleError
-    from aesthetic.reports.report import ReportError
-    from aesthetic.reports.sources import SourceError
-    from aesthetic.reports.suite import SuiteError
+#: The project's error classes that mean "bad input", not "bug" (module, class). A test checks each resolves.
+USER_ERROR_CLASSES: tuple[tuple[str, str], ...] = (
+    ("aesthetic.datasets", "ManifestError"),
+    ("aesthetic.explain.cli", "ModelChoiceError"),
+    ("aesthetic.feature_extraction", "ExtractionJobError"),
+    ("aesthetic.feature_extraction", "WeightsError"),
+    ("aesthetic.feature_store", "FeatureStoreError"),
+    ("aesthetic.genetic_selection.base", "SelectionError"),
+    ("aesthetic.imageio", "ImageReadError"),
+    ("aesthetic.labels", "LabelError"),
+    ("aesthetic.model", "BundleError"),
+    ("aesthetic.reports.report", "ReportError"),
+    ("aesthetic.reports.sources", "SourceError"),
+    ("aesthetic.reports.suite", "SuiteError"),
+)
 
-    return (UserError, ValidationError, OSError, BundleError, LabelError, WeightsError, SelectionError,
-            ExtractionJobError, ImageReadError, FeatureStoreError, ManifestError, SuiteError, SourceError,
-            ReportError, ModelChoiceError)
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The classes of USER_ERROR_CLASSES (plus UserError, ValidationError, OSError). Imported when a command
+    fails, so the CLI's start-up stays light; one that cannot be imported is skipped, so reporting an error
+    never raises a second one."""
+    import importlib
+
+    found: list[type[BaseException]] = [UserError, ValidationError, OSError]
+    for module, name in USER_ERROR_CLASSES:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            log.debug("user error class %s.%s not importable", module, name)
+    return tuple(found)
 
 
 def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
