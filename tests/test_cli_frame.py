@@ -184,3 +184,15 @@ def test_every_known_user_error_class_resolves():
     classes = cli_utils.user_error_types()
     assert len(classes) == 3 + len(cli_utils.USER_ERROR_CLASSES)
     assert all(isinstance(c, type) and issubclass(c, BaseException) for c in classes)
+
+
+def test_no_function_in_the_cli_modules_is_over_100_lines():
+    import ast
+
+    names = {"cli.py", "cli_utils.py", "train_cli.py", "demo.py"}  # found wherever the layout puts them
+    modules = [p for p in REPO.rglob("*.py") if p.name in names and not {".venv", "tests"} & set(p.parts)]
+    assert len(modules) >= 7, modules
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                assert node.end_lineno - node.lineno < 100, f"{path}:{node.lineno} {node.name}"
