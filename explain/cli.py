@@ -8,6 +8,7 @@ from typing import Any, List
 import typer
 
 from aesthetic.bundles.scoring import ModelChoiceError, resolve_model, score_function
+from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, guarded, warn
 
 
 def _load_model(path: Path) -> Any:
@@ -16,8 +17,23 @@ def _load_model(path: Path) -> Any:
     return load_model(path)
 
 
+def _print_explanations(path: Path, result: Any, threshold: float) -> None:
+    from aesthetic.explain.explanation import verdict
+
+    for name, explanation in result.explanations.items():
+        label, confidence = verdict(explanation.prediction, threshold)
+        ranked = explanation.ranking()
+        console.print(
+            f"{esc(path.name)} {name}: {label} ({100 * confidence:.0f}% confident, P={explanation.prediction:.3f}); "
+            f"{explanation.n_superpixels} superpixels; {explanation.n_samples} samples in "
+            f"{explanation.seconds:.2f} s ({explanation.samples_per_second:.1f} samples/s); most raised "
+            f"#{ranked[0]} {explanation.weights[ranked[0]]:+.3f}, most lowered "
+            f"#{ranked[-1]} {explanation.weights[ranked[-1]]:+.3f}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("explain")
+    @guarded
     def explain_cmd(
         model: Path = typer.Argument(..., help="Model bundle folder (full, or student)."),
         images: List[str] = typer.Argument(..., help="Photos: files, folders, globs or CSVs; several allowed."),
@@ -36,50 +52,39 @@ def register(app: typer.Typer) -> None:
                                                       "996 = the largest branch input."),
         batch_size: int = typer.Option(32, min=1, help="Perturbed images per model call."),
         seed: int = typer.Option(0, help="Sampling seed."),
-        no_progress: bool = typer.Option(False, help="No progress bar."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """Explain the aesthetic call on each photo: one PNG per photo and method, plus JSON weights."""
         import logging
         import time
 
-        from rich.console import Console
-
-        from aesthetic.datasets import ManifestError, load_manifest
-        from aesthetic.explain.explanation import DEFAULT_THRESHOLD, verdict
+        from aesthetic.datasets import load_manifest
+        from aesthetic.explain.explanation import DEFAULT_THRESHOLD
         from aesthetic.explain.pipeline import ExplainConfig, explain_file, output_stems
         from aesthetic.explain.superpixels import SegmentationConfig
         from aesthetic.imageio import ImageReadError
 
-        console = Console()
         logging.getLogger("shap").setLevel(logging.WARNING)  # shap logs its sampler plan at INFO
-
-        def fail(message: str) -> None:
-            console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2)
-
         methods = {"both": ("lime", "shap"), "lime": ("lime",), "shap": ("shap",)}.get(method)
         if methods is None:
-            fail(f"--method {method}: expected lime, shap or both")
-        try:
-            config = ExplainConfig(
-                methods=methods, num_samples=samples, batch_size=batch_size, baseline=baseline,
-                max_side=max_side, seed=seed,
-                segmentation=SegmentationConfig(method=segmentation, n_segments=n_segments, compactness=compactness,
-                                                kernel_size=kernel_size, max_dist=max_dist, seed=seed))
-            manifest = load_manifest(images)
-        except (ValueError, ManifestError) as exc:
-            fail(str(exc).replace("\n", "; "))
+            raise UserError(f"--method {method}: expected lime, shap or both")
+        config = ExplainConfig(
+            methods=methods, num_samples=samples, batch_size=batch_size, baseline=baseline,
+            max_side=max_side, seed=seed,
+            segmentation=SegmentationConfig(method=segmentation, n_segments=n_segments, compactness=compactness,
+                                            kernel_size=kernel_size, max_dist=max_dist, seed=seed))
+        manifest = load_manifest(images)
         try:
             loaded, bundle = resolve_model(model, through, _load_model)
-        except ModelChoiceError as exc:
-            fail(str(exc))
+        except ModelChoiceError:
+            raise
         except (ImportError, OSError, ValueError) as exc:
-            fail(f"MODEL {model}: cannot load ({exc})")
+            raise UserError(f"MODEL {model}: cannot load ({exc})") from None
         score_fn = score_function(loaded)
         threshold = float(getattr(loaded, "threshold", DEFAULT_THRESHOLD))
-        console.print(f"explaining {len(manifest)} photo(s) through the {through} model ({bundle}), "
+        console.print(f"explaining {len(manifest)} photo(s) through the {through} model ({esc(bundle)}), "
                       f"{', '.join(methods)}, {samples} samples, {config.segmentation.describe()}, "
-                      f"baseline {baseline}, threshold {threshold:.3f}", highlight=False, soft_wrap=True)
+                      f"baseline {baseline}, threshold {threshold:.3f}")
 
         failures, started = [], time.perf_counter()
         paths = [Path(p) for p in manifest.paths]
@@ -90,24 +95,15 @@ def register(app: typer.Typer) -> None:
                                       threshold=threshold, progress=not no_progress)
             except ImageReadError as exc:  # names the file already
                 failures.append(str(exc))
-                console.print(f"[yellow]skipped[/yellow] {exc}", highlight=False, soft_wrap=True)
+                warn(f"skipped {exc}")
                 continue
             except ValueError as exc:  # e.g. a 1-pixel photo or one superpixel: nothing to explain
                 failures.append(f"{path}: {exc}")
-                console.print(f"[yellow]skipped[/yellow] {path}: {exc}", highlight=False, soft_wrap=True)
+                warn(f"skipped {path}: {exc}")
                 continue
-            for name, explanation in result.explanations.items():
-                label, confidence = verdict(explanation.prediction, threshold)
-                ranked = explanation.ranking()
-                console.print(
-                    f"{path.name} {name}: {label} ({100 * confidence:.0f}% confident, P={explanation.prediction:.3f}); "
-                    f"{explanation.n_superpixels} superpixels; {explanation.n_samples} samples in "
-                    f"{explanation.seconds:.2f} s ({explanation.samples_per_second:.1f} samples/s); most raised "
-                    f"#{ranked[0]} {explanation.weights[ranked[0]]:+.3f}, most lowered "
-                    f"#{ranked[-1]} {explanation.weights[ranked[-1]]:+.3f}", highlight=False, soft_wrap=True)
+            _print_explanations(path, result, threshold)
         done = len(paths) - len(failures)
-        console.print(f"{done} photo(s) explained in {time.perf_counter() - started:.1f} s; files in {out}",
-                      highlight=False, soft_wrap=True)
+        console.print(f"{done} photo(s) explained in {time.perf_counter() - started:.1f} s; files in {esc(out)}")
         if failures:
-            console.print(f"[red]{len(failures)} photo(s) could not be explained[/red]")
-            raise typer.Exit(1)
+            warn(f"{len(failures)} photo(s) could not be explained")
+            raise typer.Exit(EXIT_FAILED)

@@ -7,6 +7,12 @@ from typing import List, Optional
 
 import typer
 
+from aesthetic.cli_utils import ConfigSpec, UserError, config_option, console, esc, guarded, warn
+from aesthetic.feature_extraction.job import ExtractionConfig
+
+#: `extract`'s settings are ExtractionConfig's fields: its options and its --config keys.
+EXTRACTION = ConfigSpec(ExtractionConfig)
+
 
 def parse_weights(values: list[str], branches: list[str]) -> dict[str, Optional[str]]:
     """``--weights`` items: ``imagenet`` / ``none`` / a path for every branch, or ``branch=spec``."""
@@ -15,7 +21,7 @@ def parse_weights(values: list[str], branches: list[str]) -> dict[str, Optional[
         if "=" in item:
             name, spec = item.split("=", 1)
             if name not in branches:
-                raise typer.BadParameter(f"--weights {item}: branch {name!r} is not among --branches {','.join(branches)}")
+                raise UserError(f"--weights {item}: branch {name!r} is not among the branches {','.join(branches)}")
             out[name] = None if spec.lower() == "none" else spec
         else:
             for b in branches:
@@ -24,10 +30,16 @@ def parse_weights(values: list[str], branches: list[str]) -> dict[str, Optional[
 
 
 def register(app: typer.Typer) -> None:
+    """Add `branches` and `extract` to ``app``."""
+    register_branches(app)
+    register_extract(app)
+
+
+def register_branches(app: typer.Typer) -> None:
     @app.command("branches")
+    @guarded
     def branches_cmd() -> None:
         """List the feature branches: width, input policy and known weights files."""
-        from rich.console import Console
         from rich.table import Table
 
         from aesthetic.feature_extraction import get_branch, list_branches
@@ -39,53 +51,62 @@ def register(app: typer.Typer) -> None:
             br = get_branch(name)
             table.add_row(name, str(br.width), br.policy.describe(),
                           ", ".join(k.filename for k in br.known_weights) or "-", br.description)
-        Console().print(table)
+        console.print(table)
 
+
+def register_extract(app: typer.Typer) -> None:
     @app.command("extract")
+    @guarded
     def extract_cmd(
         images: List[str] = typer.Argument(..., help="Folder, glob or CSV (path[,label]); several allowed."),
         out: Path = typer.Option(..., "--out", "-o", help="HDF5 feature store to write."),
-        branches: str = typer.Option("multigap,efficientnet", help="Comma-separated branch names."),
-        weights: List[str] = typer.Option(["imagenet"], help="imagenet | none | PATH, or BRANCH=SPEC (repeatable)."),
-        batch_size: int = typer.Option(8, min=1),
-        chunk_size: int = typer.Option(128, min=1, help="Images per resumable part."),
-        dtype: str = typer.Option("float16", help="float16 | float32"),
-        compression: Optional[str] = typer.Option(None, help="gzip | lzf (none by default)."),
-        input_scale: float = typer.Option(1.0, help="Shrink every input policy (quick runs)."),
-        upscale: bool = typer.Option(True, "--upscale/--no-upscale",
-                                     help="Enlarge photos smaller than max side 996 (multigap) so features share one scale."),
-        workers: int = typer.Option(4, min=1, help="Decode threads."),
-        seed: int = typer.Option(0, help="Initialisation seed for branches without weights."),
+        config: Optional[Path] = config_option(),
+        branches: Optional[str] = EXTRACTION.option("branches", help="Comma-separated branch names."),
+        weights: Optional[List[str]] = EXTRACTION.option(
+            "weights", help="imagenet | none | PATH for every branch, or BRANCH=SPEC (repeatable); "
+                            "a branch not named uses imagenet."),
+        batch_size: Optional[int] = EXTRACTION.option("batch_size", help="Images per forward pass."),
+        chunk_size: Optional[int] = EXTRACTION.option("chunk_size", help="Images per resumable part."),
+        dtype: Optional[str] = EXTRACTION.option("dtype", help="float16 | float32"),
+        compression: Optional[str] = EXTRACTION.option("compression", help="gzip | lzf"),
+        input_scale: Optional[float] = EXTRACTION.option("input_scale", help="Shrink every input policy (quick runs)."),
+        upscale: Optional[bool] = EXTRACTION.option(
+            "upscale", "--upscale/--no-upscale",
+            help="Enlarge photos smaller than max side 996 (multigap) so features share one scale."),
+        max_pixels: Optional[int] = EXTRACTION.option("max_pixels", help="Refuse larger images before decoding."),
+        workers: Optional[int] = EXTRACTION.option("workers", help="Decode threads."),
+        seed: Optional[int] = EXTRACTION.option("seed", help="Initialisation seed for branches without weights."),
         engine: str = typer.Option("local", help="local | ray"),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
         gpus_per_worker: float = typer.Option(0.0, help="GPUs per Ray model actor (engine ray)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store / partial run."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
-        """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed."""
-        from aesthetic.cli_utils import console, fail
-        from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, WeightsError, extract
-        from aesthetic.datasets import ManifestError, load_manifest
+        """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed.
+        Settings: ExtractionConfig (docs/configuration.md), from --config and the options."""
+        from aesthetic.datasets import load_manifest
+        from aesthetic.feature_extraction import extract
 
-        names = [b.strip() for b in branches.split(",") if b.strip()]
-        try:
-            config = ExtractionConfig(branches=names, weights=parse_weights(weights, names), batch_size=batch_size,
-                                      chunk_size=chunk_size, dtype=dtype, compression=compression,
-                                      input_scale=input_scale, upscale=upscale, workers=workers, seed=seed)
-            manifest = load_manifest(images)
-            if engine == "ray":
-                from aesthetic.feature_extraction.ray_engine import extract_ray
+        if engine not in ("local", "ray"):
+            raise UserError(f"--engine {engine}: expected local or ray")
+        names = [b.strip() for b in branches.split(",") if b.strip()] if branches is not None else None
+        settings = EXTRACTION.merge(config, {
+            "branches": names, "batch_size": batch_size, "chunk_size": chunk_size, "dtype": dtype,
+            "compression": compression, "input_scale": input_scale, "upscale": upscale, "max_pixels": max_pixels,
+            "workers": workers, "seed": seed})
+        from_file = {b: None if isinstance(v, str) and v.lower() == "none" else v for b, v in settings["weights"].items()}
+        settings["weights"] = {**from_file, **parse_weights(weights or [], settings["branches"])}
+        settings = EXTRACTION.build(None, settings)
+        manifest = load_manifest(images)
+        if engine == "ray":
+            from aesthetic.feature_extraction.ray_engine import extract_ray
 
-                summary = extract_ray(manifest, out, config, address=address, gpus_per_worker=gpus_per_worker,
-                                      overwrite=overwrite)
-            elif engine == "local":
-                summary = extract(manifest, out, config, overwrite=overwrite, progress=not no_progress)
-            else:
-                raise typer.BadParameter(f"--engine {engine}: expected local or ray")
-        except (ValueError, ExtractionJobError, WeightsError, ManifestError) as exc:
-            fail(exc)
-        console.print(summary.line())
+            summary = extract_ray(manifest, out, settings, address=address, gpus_per_worker=gpus_per_worker,
+                                  overwrite=overwrite)
+        else:
+            summary = extract(manifest, out, settings, overwrite=overwrite, progress=not no_progress)
+        console.print(esc(summary.line()))
         for path, reason in summary.failures[:20]:
-            console.print(f"  skipped {path}: {reason}")
+            warn(f"  skipped {path}: {reason}")
         if len(summary.failures) > 20:
-            console.print(f"  ... and {len(summary.failures) - 20} more (listed in the store's errors column)")
+            warn(f"  ... and {len(summary.failures) - 20} more (listed in the store's errors column)")

@@ -251,7 +251,7 @@ def test_page_escapes_paths_and_embeds_every_thumbnail(tmp_path, astronaut):
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory, tiny_store) -> Path:
-    from aesthetic import train_cli
+    from aesthetic.classifier import cli as classifier_cli
     import typer
 
     app = typer.Typer()
@@ -260,7 +260,7 @@ def tiny_bundle(tmp_path_factory, tiny_store) -> Path:
     def _root() -> None:
         """test app"""
 
-    train_cli.register(app)
+    classifier_cli.register(app)
     out = tmp_path_factory.mktemp("cull_model") / "model"
     res = runner.invoke(app, ["train", str(tiny_store), "--out", str(out), "--hidden", "8", "--epochs", "2",
                               "--validation-fraction", "0.25"])

@@ -87,6 +87,16 @@ def test_predict_reports_and_skips_corrupt_inputs(model_dir, tiny_images, bad_fi
     np.testing.assert_allclose([float(r["p_aesthetic"]) for r in rows[:3]], api.p_aesthetic, atol=1e-6)
 
 
+def test_predict_prints_a_path_holding_rich_markup_literally(model_dir, tiny_images, tmp_path):
+    odd = tmp_path / "a[" / "b]photo.jpg"  # the path contains "[/b]", which rich would read as a closing tag
+    odd.parent.mkdir()
+    odd.write_bytes(Path(next(p for p in tiny_images[0] if p.endswith(".jpg"))).read_bytes())
+    result = invoke("predict", model_dir, odd, tmp_path / "c[/i]missing.jpg")
+    assert result.exit_code == 0, result.output
+    assert "scored 1 of 2 images" in result.stdout
+    assert "b]photo.jpg" in result.stdout and "c[/i]missing.jpg" in result.stderr  # the skipped one, on stderr
+
+
 def test_predict_labels_follow_the_stored_threshold(model_dir, tiny_images):
     model = load_model(model_dir)
     result = model.predict(tiny_images[0], progress=False)

@@ -75,7 +75,7 @@ def test_bad_input_fails_with_one_clear_line(app, store, tmp_path, args, message
     path, _ = store
     args = [a.format(missing=tmp_path / "nope.h5", store=path, out=tmp_path / "o") for a in args]
     result = invoke(app, *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a user error (cli_utils.EXIT_USAGE)
     assert message in result.output
     assert "Traceback" not in result.output
     assert result.output.strip().startswith("error:")

@@ -12,6 +12,8 @@ import logging
 import platform
 import time
 from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,17 +26,22 @@ from aesthetic.benchmarks.report.suite import ResolvedSet, Suite
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class BenchmarkOptions:
-    batch_size: int = 16
-    baselines: bool = True
-    robustness: bool = True
-    leakage: bool = True
-    max_distance: int | None = None  # pHash threshold; None = audit.DEFAULT_MAX_DISTANCE
-    n_bins: int = 10
-    progress: bool = True
-    #: further training sets (e.g. what the project's model was trained on) checked for leakage
-    extra_training_sets: dict[str, list[LabeledImage]] = field(default_factory=dict)
+class BenchmarkOptions(BaseModel):
+    """How a benchmark runs (`aesthetic benchmark` options and `--config` keys); saved in report.json."""
+
+    batch_size: int = Field(16, ge=1, description="Images decoded and scored per batch.")
+    baselines: bool = Field(True, description="Fit the hand-crafted baselines on the suite's training set.")
+    robustness: bool = Field(True, description="Run the suite's robustness section.")
+    leakage: bool = Field(True, description="Audit duplicates between the training sets and the benchmark sets.")
+    max_distance: int | None = Field(None, ge=0, le=64, description="pHash near-duplicate threshold in bits "
+                                                                    "(None: `aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE`).")
+    n_bins: int = Field(10, ge=2, description="Bins of the calibration (reliability) plots.")
+    progress: bool = Field(True, description="Show progress bars (not part of the result).")
+    #: further training sets (name -> LabeledImage list, e.g. what the project's model was trained on)
+    extra_training_sets: dict[str, list[Any]] = Field(
+        default_factory=dict, exclude=True,
+        description="Further training sets checked for leakage (name -> images); given by the CLI's "
+                    "`--model-train` and the models' own training stores, not by a config file.")
 
 
 @dataclass
@@ -77,6 +84,7 @@ class BenchmarkResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    options: BenchmarkOptions | None = None                # how it was run (saved in report.json)
 
 
 def _scorer_meta(s: Scorer) -> dict[str, Any]:
@@ -233,7 +241,7 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
     result = BenchmarkResult(suite=suite, scorers=[_scorer_meta(s) for s in scorers], sets=suite.sets,
                              set_scores=set_scores, metrics=metrics, baselines=baselines,
                              baseline_train=baseline_train, notes=notes, timings=timings,
-                             environment=environment())
+                             environment=environment(), options=options)
 
     spec = suite.spec.robustness
     if options.robustness and spec is not None:

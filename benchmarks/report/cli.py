@@ -9,6 +9,12 @@ from typing import Any, List, Optional
 
 import typer
 
+from aesthetic.cli_utils import EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded
+from aesthetic.benchmarks.report.benchmark import BenchmarkOptions
+
+#: `benchmark`'s settings are BenchmarkOptions' fields: its options and its --config keys.
+BENCHMARK = ConfigSpec(BenchmarkOptions, exclude=("progress", "extra_training_sets"))
+
 
 def _audit_set_name(spec: str, taken: set[str]) -> str:
     path = Path(spec)
@@ -34,8 +40,6 @@ def _load_sets(specs: list[str], taken: set[str]) -> dict[str, Any]:
 def _print_audit(report: Any) -> None:
     from rich.table import Table
 
-    from aesthetic.cli_utils import console
-
     table = Table(title="sets")
     for col in ("set", "n", "classes", "unreadable", "orientation per class (landscape/portrait/square)",
                 "median size per class (w x h)"):
@@ -47,8 +51,8 @@ def _print_audit(report: Any) -> None:
             orient.append(f"{cls}: {o.get('landscape', 0)}/{o.get('portrait', 0)}/{o.get('square', 0)}")
             if info["width"] is not None:
                 sizes.append(f"{cls}: {info['width']['median']:.0f} x {info['height']['median']:.0f}")
-        table.add_row(name + (" (train)" if name in report.training_sets else ""), str(s["n"]),
-                      ", ".join(f"{k}: {v}" for k, v in s["class_balance"].items()),
+        table.add_row(esc(name) + (" (train)" if name in report.training_sets else ""), str(s["n"]),
+                      esc(", ".join(f"{k}: {v}" for k, v in s["class_balance"].items())),
                       str(len(s["unreadable"])), "; ".join(orient), "; ".join(sizes))
     console.print(table)
     for name, s in report.sets.items():
@@ -106,156 +110,165 @@ def _benchmark_command(models: list[Path], suite: Path, out: Path, nima: Optiona
     return " ".join(shlex.quote(p) for p in parts + flags)
 
 
-def benchmark_cmd(
-    models: List[Path] = typer.Argument(None, help="Model bundle folder(s) (aesthetic.bundles.model.load_model); "
-                                                    "several give one headline row each."),
-    suite: Path = typer.Option(..., "--suite", "-s", help="Suite TOML (see benchmarks/suites/)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Report folder to write (replaced atomically)."),
-    nima: Optional[Path] = typer.Option(None, help="NIMA weights file: adds the NIMA peer "
-                                                   "(e.g. ../shared/weights/nima_mobilenet_aesthetic.hdf5)."),
-    model_train: List[str] = typer.Option([], "--model-train", help="Images the model(s) were trained on "
-                                          "(folder, glob or CSV; repeatable), checked for leakage."),
-    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Fit the hand-crafted baselines."),
-    robustness: bool = typer.Option(True, "--robustness/--no-robustness", help="Run the suite's robustness section."),
-    leakage: bool = typer.Option(True, "--leakage/--no-leakage", help="Audit duplicates train <> sets."),
-    batch_size: int = typer.Option(16, min=1, help="Images decoded and scored per batch."),
-    max_distance: Optional[int] = typer.Option(None, min=0, max=64, help="pHash near-duplicate threshold (bits)."),
-    no_progress: bool = typer.Option(False, help="No progress bar."),
-) -> None:
-    """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/html/json + PNGs."""
-    from aesthetic.cli_utils import console, fail
-    from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
-    from aesthetic.benchmarks.report.report import ReportError, write_report
-    from aesthetic.bundles.scoring import ModelScorer, NimaPeerScorer
-    from aesthetic.sources import SourceError
-    from aesthetic.benchmarks.report.suite import SuiteError, load_suite
+def _model_scorers(models: list[Path]) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """A scorer per model bundle, the training images each names (for the leakage check), and notes."""
+    from aesthetic.bundles.model import load_model
+    from aesthetic.bundles.scoring import ModelScorer
 
-    models = list(models or [])
-    model_sets: dict[str, Any] = {}
-    notes: list[str] = []
+    scorers, model_sets, notes = [], {}, []
+    for m in models:
+        if not m.is_dir():
+            raise UserError(f"MODEL {m}: not a model bundle folder")
+        try:
+            loaded = load_model(m)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"MODEL {m}: {exc}") from None
+        scorer = ModelScorer(loaded, getattr(loaded, "name", None) or m.resolve().name)
+        scorers.append(scorer)
+        items, found = model_training_items(loaded)
+        if items:
+            model_sets[f"{scorer.name} training"] = items
+        notes.append(f"Leakage check for model {scorer.name}: {found}.")
+    return scorers, model_sets, notes
+
+
+def _nima_scorer(nima: Path) -> Any:
+    from aesthetic.nima import NimaScorer
+    from aesthetic.bundles.scoring import NimaPeerScorer
+
+    if not nima.is_file():
+        raise UserError(f"--nima {nima}: weights file not found")
     try:
-        loaded_suite = load_suite(suite)
-        scorers = []
-        if models:
-            try:
-                from aesthetic.bundles.model import load_model
-            except ImportError as exc:
-                fail(f"cannot load models: aesthetic.bundles.model is not available ({exc})")
-            for m in models:
-                if not m.is_dir():
-                    fail(f"MODEL {m}: not a model bundle folder")
-                try:
-                    loaded = load_model(m)
-                except (OSError, ValueError) as exc:
-                    fail(f"MODEL {m}: {exc}")
-                scorer = ModelScorer(loaded, getattr(loaded, "name", None) or m.resolve().name)
-                scorers.append(scorer)
-                items, found = model_training_items(loaded)
-                if items:
-                    model_sets[f"{scorer.name} training"] = items
-                notes.append(f"Leakage check for model {scorer.name}: {found}.")
-        if nima is not None:
-            if not nima.is_file():
-                fail(f"--nima {nima}: weights file not found")
-            from aesthetic.nima import NimaScorer
+        return NimaPeerScorer(NimaScorer(nima))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--nima {nima}: {exc}") from None
 
-            try:
-                scorers.append(NimaPeerScorer(NimaScorer(nima)))
-            except (OSError, ValueError) as exc:
-                fail(f"--nima {nima}: {exc}")
-        if not scorers and not baselines:
-            fail("nothing to benchmark: give MODEL, --nima or keep --baselines")
-        extra = {**model_sets, **{f"--model-train {i + 1}": items
-                                  for i, items in enumerate(_load_sets(model_train, set()).values())}}
-        options = BenchmarkOptions(batch_size=batch_size, baselines=baselines, robustness=robustness,
-                                   leakage=leakage, max_distance=max_distance, progress=not no_progress,
-                                   extra_training_sets=extra)
-        result = run_benchmark(loaded_suite, scorers, options)
-        result.notes.extend(notes)
-        flags = [f for f, on in (("--no-baselines", not baselines), ("--no-robustness", not robustness),
-                                 ("--no-leakage", not leakage)) if on]
-        if max_distance is not None:
-            flags += ["--max-distance", str(max_distance)]
-        command = _benchmark_command(models, suite, out, nima, flags, model_train)
-        written = write_report(result, out, command)
-    except (SuiteError, SourceError, ReportError) as exc:
-        fail(exc)
 
+def _print_benchmark(result: Any, suite_name: str, written: Path) -> None:
     from rich.table import Table
 
-    table = Table(title=f"accuracy ({loaded_suite.spec.name})")
+    table = Table(title=f"accuracy ({esc(suite_name)})")
     table.add_column("scorer")
     for name in result.sets:
-        table.add_column(name, justify="right")
+        table.add_column(esc(name), justify="right")
     for s in result.scorers:
-        table.add_row(s["name"], *[f"{result.metrics[n][s['name']].accuracy:.3f}"
-                                   if s["name"] in result.metrics[n] else "—" for n in result.sets])
+        table.add_row(esc(s["name"]), *[f"{result.metrics[n][s['name']].accuracy:.3f}"
+                                        if s["name"] in result.metrics[n] else "—" for n in result.sets])
     console.print(table)
     if result.audit is not None and result.audit.training_sets:
         n = len(result.audit.leakage)
         console.print("[green]no leakage[/green] between training and benchmark sets" if n == 0 else
                       f"[red]leakage:[/red] {n} training images duplicated in benchmark sets")
-    console.print(f"report: {written / 'report.md'}")
-    console.print(f"page:   {written / 'report.html'}")
-
-
-def splits_cmd(
-    suite: Path = typer.Argument(..., help="Suite TOML."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv and one CSV per set."),
-) -> None:
-    """Write the exact members of a suite's sets and its training set as labels CSVs (train a model on train.csv)."""
-    from aesthetic.cli_utils import console, fail
-    from aesthetic.benchmarks.report.suite import SuiteError, load_suite, write_split_csvs
-
-    try:
-        loaded = load_suite(suite)
-    except SuiteError as exc:
-        fail(exc)
-    for name, path in write_split_csvs(loaded, out).items():
-        rset = loaded.train if name == "train" else loaded.sets[name]
-        console.print(f"{path}: {len(rset.items)} images ({rset.n_positive} aesthetic, "
-                      f"{rset.n_negative} not)", markup=False)
-
-
-def audit_cmd(
-    images: List[str] = typer.Argument(..., help="Sets to audit: each a folder, glob or labels CSV "
-                                                 "(a folder with 0/ and 1/ sub-folders gives labels)."),
-    against: List[str] = typer.Option([], "--against", help="Training set(s) to check for leakage "
-                                                            "(folder, glob or CSV; repeatable)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the full audit as JSON."),
-    max_distance: Optional[int] = typer.Option(None, min=0, max=64,
-                                               help="pHash Hamming distance for near duplicates "
-                                                    "(default: aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE)."),
-    cross: bool = typer.Option(True, "--cross/--no-cross", help="Also compare the IMAGES sets with each other."),
-    fail_on_leakage: bool = typer.Option(False, help="Exit 1 when a training image is found in a set."),
-    workers: int = typer.Option(2, min=1, help="Decode threads."),
-    no_progress: bool = typer.Option(False, help="No progress bar."),
-) -> None:
-    """Unreadable files, exact/near duplicates within and across sets (leakage), balance, size, orientation."""
-    import json
-
-    from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
-    from aesthetic.cli_utils import console, fail
-    from aesthetic.fileio import atomic_write_text
-    from aesthetic.sources import SourceError
-
-    try:
-        taken: set[str] = set()
-        sets = _load_sets(images, taken)
-        training = _load_sets(against, taken)
-    except SourceError as exc:
-        fail(exc)
-    report = audit(sets, training, max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance,
-                   cross_sets=cross, progress=not no_progress, workers=workers)
-    _print_audit(report)
-    if out is not None:
-        atomic_write_text(out, json.dumps(report.to_dict(), indent=2))
-        console.print(f"audit: {out}")
-    if fail_on_leakage and report.leakage:
-        raise typer.Exit(1)
+    console.print(f"report: {esc(written / 'report.md')}")
+    console.print(f"page:   {esc(written / 'report.html')}")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("benchmark")(benchmark_cmd)
-    app.command("splits")(splits_cmd)
-    app.command("audit")(audit_cmd)
+    """Add `benchmark`, `splits` and `audit` to ``app``."""
+    register_benchmark(app)
+    register_splits(app)
+    register_audit(app)
+
+
+def register_benchmark(app: typer.Typer) -> None:
+    @app.command("benchmark")
+    @guarded
+    def benchmark_cmd(
+        models: List[Path] = typer.Argument(None, help="Model bundle folder(s) (aesthetic.bundles.model.load_model); "
+                                                        "several give one headline row each."),
+        suite: Path = typer.Option(..., "--suite", "-s", help="Suite TOML (see benchmarks/suites/)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Report folder to write (replaced atomically)."),
+        config: Optional[Path] = config_option(),
+        nima: Optional[Path] = typer.Option(None, help="NIMA weights file: adds the NIMA peer "
+                                                       "(e.g. ../shared/weights/nima_mobilenet_aesthetic.hdf5)."),
+        model_train: List[str] = typer.Option([], "--model-train", help="Images the model(s) were trained on "
+                                              "(folder, glob or CSV; repeatable), checked for leakage."),
+        baselines: Optional[bool] = BENCHMARK.option("baselines", "--baselines/--no-baselines",
+                                                     help="Fit the hand-crafted baselines."),
+        robustness: Optional[bool] = BENCHMARK.option("robustness", "--robustness/--no-robustness",
+                                                      help="Run the suite's robustness section."),
+        leakage: Optional[bool] = BENCHMARK.option("leakage", "--leakage/--no-leakage",
+                                                   help="Audit duplicates train <> sets."),
+        batch_size: Optional[int] = BENCHMARK.option("batch_size", help="Images decoded and scored per batch."),
+        max_distance: Optional[int] = BENCHMARK.option("max_distance", help="pHash near-duplicate threshold (bits; "
+                                                                            "none: the audit's default)."),
+        n_bins: Optional[int] = BENCHMARK.option("n_bins", help="Bins of the calibration plots."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    ) -> None:
+        """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/html/json + PNGs.
+        Settings: BenchmarkOptions, from --config and the options."""
+        from aesthetic.benchmarks.report.benchmark import run_benchmark
+        from aesthetic.benchmarks.report.report import write_report
+        from aesthetic.benchmarks.report.suite import load_suite
+
+        models = list(models or [])
+        settings = BENCHMARK.merge(config, {"baselines": baselines, "robustness": robustness, "leakage": leakage,
+                                            "batch_size": batch_size, "max_distance": max_distance,
+                                            "n_bins": n_bins})
+        loaded_suite = load_suite(suite)
+        scorers, model_sets, notes = _model_scorers(models)
+        if nima is not None:
+            scorers.append(_nima_scorer(nima))
+        if not scorers and not settings["baselines"]:
+            raise UserError("nothing to benchmark: give MODEL, --nima or keep --baselines")
+        extra = {**model_sets, **{f"--model-train {i + 1}": items
+                                  for i, items in enumerate(_load_sets(model_train, set()).values())}}
+        options = BenchmarkOptions(**settings, progress=not no_progress, extra_training_sets=extra)
+        result = run_benchmark(loaded_suite, scorers, options)
+        result.notes.extend(notes)
+        command = _benchmark_command(models, suite, out, nima, BENCHMARK.command_flags(settings), model_train)
+        written = write_report(result, out, command)
+        _print_benchmark(result, loaded_suite.spec.name, written)
+
+
+def register_splits(app: typer.Typer) -> None:
+    @app.command("splits")
+    @guarded
+    def splits_cmd(
+        suite: Path = typer.Argument(..., help="Suite TOML."),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for train.csv and one CSV per set."),
+    ) -> None:
+        """Write the exact members of a suite's sets and its training set as labels CSVs (train a model on train.csv)."""
+        from aesthetic.benchmarks.report.suite import load_suite, write_split_csvs
+
+        loaded = load_suite(suite)
+        for name, path in write_split_csvs(loaded, out).items():
+            rset = loaded.train if name == "train" else loaded.sets[name]
+            console.print(f"{path}: {len(rset.items)} images ({rset.n_positive} aesthetic, "
+                          f"{rset.n_negative} not)", markup=False)
+
+
+def register_audit(app: typer.Typer) -> None:
+    @app.command("audit")
+    @guarded
+    def audit_cmd(
+        images: List[str] = typer.Argument(..., help="Sets to audit: each a folder, glob or labels CSV "
+                                                     "(a folder with 0/ and 1/ sub-folders gives labels)."),
+        against: List[str] = typer.Option([], "--against", help="Training set(s) to check for leakage "
+                                                                "(folder, glob or CSV; repeatable)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the full audit as JSON."),
+        max_distance: Optional[int] = typer.Option(None, min=0, max=64,
+                                                   help="pHash Hamming distance for near duplicates "
+                                                        "(default: aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE)."),
+        cross: bool = typer.Option(True, "--cross/--no-cross", help="Also compare the IMAGES sets with each other."),
+        fail_on_leakage: bool = typer.Option(False, "--fail-on-leakage", help="Exit 1 when a training image is found in a set."),
+        workers: int = typer.Option(2, min=1, help="Decode threads."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    ) -> None:
+        """Unreadable files, exact/near duplicates within and across sets (leakage), balance, size, orientation."""
+        import json
+
+        from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
+        from aesthetic.fileio import atomic_write_text
+
+        taken: set[str] = set()
+        sets = _load_sets(images, taken)
+        training = _load_sets(against, taken)
+        report = audit(sets, training, max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance,
+                       cross_sets=cross, progress=not no_progress, workers=workers)
+        _print_audit(report)
+        if out is not None:
+            atomic_write_text(out, json.dumps(report.to_dict(), indent=2))
+            console.print(f"audit: {esc(out)}")
+        if fail_on_leakage and report.leakage:
+            raise typer.Exit(EXIT_FAILED)

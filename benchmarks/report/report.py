@@ -315,6 +315,8 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
     spec = result.suite.spec
     return to_jsonable({
         "format": REPORT_FORMAT, "format_version": 1, "command": command, "created": created,
+        "options": (result.options.model_dump(mode="json", exclude={"progress"})
+                    if result.options is not None else None),
         "suite": {"path": str(result.suite.path), "spec": spec.model_dump(mode="json")},
         "scorers": result.scorers,
         "sets": {name: {"n_listed": len(rset.items), "n_scored": len(result.set_scores[name].y),

@@ -1,4 +1,5 @@
-"""The `aesthetic` command line. Each area registers its own commands (see _COMMAND_MODULES)."""
+"""The `aesthetic` command line. Each area registers its own commands (see _COMMAND_MODULES); all of them
+run inside the one frame of `aesthetic.cli_utils` (consoles, error path, exit codes, config files)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 
 import typer
 
+from aesthetic.cli_utils import install_error_frame
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
@@ -16,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: it wraps descriptions but never truncates an option name, so `--help` stays
+    # readable in an 80-column terminal (rich's option table cut names to `--score-thresh…`).
+    rich_markup_mode=None,
 )
 
 # Modules exposing `register(app)`; heavy imports happen inside the commands.
@@ -39,6 +45,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
+install_error_frame(app)  # every command, present and future, fails the same way (see cli_utils)
 
 
 def main() -> None:  # pragma: no cover - console entry

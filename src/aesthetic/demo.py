@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, fail, guarded
 from aesthetic.shared import CHECKOUT, CURATED_LABELS, find_shared, package_file
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class _Runner:
 
     def __call__(self, stage: str, *args: str) -> None:
         text = "aesthetic " + " ".join(shlex.quote(str(a)) for a in args)
-        self.console.print(f"\n[bold cyan]== {stage}[/bold cyan]\n$ {text}")
+        self.console.print(f"\n[bold cyan]== {esc(stage)}[/bold cyan]\n$ {esc(text)}")
         start = time.perf_counter()
         try:
             # With standalone_mode=False click returns a command's exit code instead of exiting.
@@ -239,7 +240,6 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
              two_branch_weights: str = "imagenet") -> DemoPaths:
     """Run every stage into ``out``; returns the artifact paths (each checked to exist)."""
     from aesthetic.cli import app as default_app
-    from aesthetic.cli_utils import console
 
     run = _Runner(app or default_app, console)
     out = Path(out).resolve()
@@ -253,7 +253,7 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
 
     if shared is not None:
         suite = package_file("benchmarks/suites/shared_data.toml")
-        console.print(f"photos: {shared / 'data'} (curated wallpapers vs Flickr snapshots; see its README)")
+        console.print(f"photos: {esc(shared / 'data')} (curated wallpapers vs Flickr snapshots; see its README)")
         run("split the suite: train on one half, benchmark on the other", "splits", suite, "--out", out / "splits")
         train_csv = out / "splits" / "train.csv"
         if quick:
@@ -302,18 +302,19 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         raise RuntimeError("demo finished but these artifacts are missing: " + "; ".join(missing))
     console.print(f"\n[bold green]demo complete[/bold green] in {sum(t for _, t in run.timings):.0f} s "
                   f"({len(run.timings)} commands)")
-    console.print(f"  report:       {report}")
-    console.print(f"  report page:  {paths['report_page']}  (plots inline, sortable tables, hits and misses)")
-    console.print(f"  plots:        {out / 'report'} (*.png)")
-    console.print(f"  explanations: {explain_dir}")
-    console.print(f"  best frames:  {paths['picks_page']}  (open in a browser; CSV: {picks})")
-    console.print(f"  model:        {model}  (try: aesthetic predict {model} PHOTO)")
-    console.print(f"  GA fitness:   {paths['ga_plot']}")
+    console.print(f"  report:       {esc(report)}")
+    console.print(f"  report page:  {esc(paths['report_page'])}  (plots inline, sortable tables, hits and misses)")
+    console.print(f"  plots:        {esc(out / 'report')} (*.png)")
+    console.print(f"  explanations: {esc(explain_dir)}")
+    console.print(f"  best frames:  {esc(paths['picks_page'])}  (open in a browser; CSV: {esc(paths['picks'])})")
+    console.print(f"  model:        {esc(model)}  (try: aesthetic predict {esc(model)} PHOTO)")
+    console.print(f"  GA fitness:   {esc(paths['ga_plot'])}")
     return paths
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
+    @guarded
     def demo_cmd(
         out: Path = typer.Option(Path("demo_output"), "--out", "-o", help="Folder for every artifact."),
         quick: bool = typer.Option(False, "--quick", help="Fewer photos, generations and epochs (a few minutes)."),
@@ -323,11 +324,9 @@ def register(app: typer.Typer) -> None:
                                                                 "none, or BRANCH=PATH,BRANCH=PATH (local files)."),
     ) -> None:
         """Run the whole pipeline offline on real photos and print where the report and plots are."""
-        from aesthetic.cli_utils import fail
-
         if two_branch not in ("auto", "on", "off"):
-            fail(f"--two-branch {two_branch}: expected auto, on or off")
+            raise UserError(f"--two-branch {two_branch}: expected auto, on or off")
         try:
             run_demo(out, quick=quick, two_branch=two_branch, app=app, two_branch_weights=two_branch_weights)
-        except RuntimeError as exc:
-            fail(exc)
+        except RuntimeError as exc:  # a stage failed (its own error is printed above) or an artifact is missing
+            fail(exc, EXIT_FAILED)
