@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .base import SelectionError
+from .errors import SelectionError
 
 # Keys that separate the random streams drawn from one run seed.
 _INIT, _SHUFFLE, _DROPOUT = 0, 1, 2

@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
+from .registry import register_selector
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
 from .fitness import ArraySource, FCFitness, FCSpec, ProxyFitness, StoreSource
 from .ray_fitness import ray_evaluator
@@ -91,6 +92,7 @@ def _sha256(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+@register_selector
 class GeneticSelector(Selector):
     """Pick ``k`` of the fused features with the GA described in the module docstring.
 
