@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         args.images, args.input_scale, args.rounds = 4, 0.25, 1
 
     from aesthetic.model import load_model
-    from aesthetic.nima import default_weights_path
+    from aesthetic.feature_extraction.nima import default_weights_path
 
     paths = real_photos(args.images)
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:

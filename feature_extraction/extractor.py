@@ -15,9 +15,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, MaxSide, pad_to_min_side,
-                               read_image, scale_policy)
-from .branches import Branch, get_branch
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image
+from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -87,21 +86,23 @@ class FeatureExtractor:
         self.seed = int(seed)
         self.max_pixels = int(max_pixels)
         self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
-        self.policies: dict[str, InputPolicy] = {
-            br.name: self._scaled_policy(br) for br in self.branches}
+        self.data_configs: dict[str, DataConfig] = {br.name: self._scaled_data(br) for br in self.branches}
         self._models: dict[str, Any] = {}
         self._fns: dict[str, Callable] = {}
         self._layers: dict[str, list[str]] = {}
 
-    def _scaled_policy(self, branch: Branch) -> InputPolicy:
-        policy = scale_policy(branch.policy, self.input_scale)
-        if isinstance(policy, MaxSide):
-            policy = policy.model_copy(update={"upscale": self.upscale})
-        smallest = min(policy.output_shape(10_000, 10_000))
-        if smallest < branch.min_side and self.input_scale != 1.0:
+    def _scaled_data(self, branch: Branch) -> DataConfig:
+        data = branch.data_config.scaled(self.input_scale, upscale=self.upscale)
+        smallest = min(data.policy.output_shape(10_000, 10_000))
+        if smallest < data.min_side and self.input_scale != 1.0:
             raise ValueError(f"input_scale {self.input_scale} makes branch '{branch.name}' inputs "
-                             f"smaller than its minimum side {branch.min_side}")
-        return policy
+                             f"smaller than its minimum side {data.min_side}")
+        return data
+
+    @property
+    def policies(self) -> dict[str, InputPolicy]:
+        """Each branch's input policy at this extractor's ``input_scale``."""
+        return {name: data.policy for name, data in self.data_configs.items()}
 
     # ------------------------------------------------------------------ config
     def config(self) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ extraction
     def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """Each branch's input for one decoded image (padded up to the backbone's minimum side)."""
-        return {br.name: pad_to_min_side(self.policies[br.name].apply(image), br.min_side) for br in self.branches}
+        return {name: data.prepare(image) for name, data in self.data_configs.items()}
 
     def extract_resized(self, resized: Sequence[Mapping[str, np.ndarray]],
                         on_batch: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:

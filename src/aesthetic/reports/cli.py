@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
             if nima is not None:
                 if not nima.is_file():
                     fail(f"--nima {nima}: weights file not found")
-                from aesthetic.nima import NimaScorer
+                from aesthetic.feature_extraction.nima import NimaScorer
 
                 try:
                     scorers.append(NimaPeerScorer(NimaScorer(nima)))
