@@ -69,7 +69,7 @@ def extract_store(paths: list[str], labels: list[float], out: Path, nima_file: P
     return write_store(out, ids=paths, paths=paths, labels=labels,
                        status=[STATUS_OK if k else STATUS_FAILED for k in ok], errors=errors,
                        branches={"mobilenet": BranchData(np.concatenate(feats), fx.branch_attrs("mobilenet"))},
-                       metadata={"extractor": fx.config()}, dtype="float32")
+                       metadata={"extractor": fx.config().model_dump()}, dtype="float32")
 
 
 def subset_store(store, rows: np.ndarray, out: Path) -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image
 from .branches import Branch, DataConfig, get_branch
@@ -34,6 +35,30 @@ class ExtractionResult:
 
     def fused(self, branches: Sequence[str] | None = None) -> np.ndarray:
         return np.concatenate([self.features[b] for b in (branches or list(self.features))], axis=1)
+
+
+class ExtractorConfig(BaseModel):
+    """What builds a :class:`FeatureExtractor`; saved as JSON in every store's metadata (``"extractor"``)
+    so a model trained on the store can score new photos exactly as its features were made.
+
+    Stores written before this model existed hold the same keys as a plain dict; missing keys
+    take these defaults and unknown keys are ignored, so they open and rebuild unchanged.
+    """
+
+    branches: list[str] = Field(default_factory=lambda: ["multigap", "efficientnet"])
+    weights: dict[str, Optional[str]] = Field(default_factory=dict, description="branch -> 'imagenet' | path | None; missing means imagenet")
+    input_scale: float = Field(1.0, gt=0, le=4)
+    upscale: bool = Field(True, description="enlarge images smaller than a max-side policy's side (multigap)")
+    batch_size: int = Field(8, ge=1)
+    seed: int = 0
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
+
+    def build(self, **options: Any) -> "FeatureExtractor":
+        """The extractor these settings describe (branches missing from ``weights`` use ImageNet);
+        ``options``: constructor arguments that do not change the features (``workers``)."""
+        weights = {b: self.weights.get(b, "imagenet") for b in self.branches}
+        return FeatureExtractor(self.branches, weights, self.input_scale, self.batch_size, self.seed,
+                                self.max_pixels, upscale=self.upscale, **options)
 
 
 def _per_branch(weights: WeightsArg, branches: Sequence[str]) -> dict[str, WeightsSpec]:
@@ -105,19 +130,20 @@ class FeatureExtractor:
         return {name: data.policy for name, data in self.data_configs.items()}
 
     # ------------------------------------------------------------------ config
-    def config(self) -> dict[str, Any]:
-        """JSON-able spec that rebuilds the same extractor (see from_config)."""
-        return {"branches": self.branch_names, "weights": dict(self.weights_spec),
-                "input_scale": self.input_scale, "upscale": self.upscale, "batch_size": self.batch_size, "seed": self.seed,
-                "max_pixels": self.max_pixels}
+    def config(self) -> ExtractorConfig:
+        """The settings that rebuild this extractor (``.model_dump()`` is what stores record)."""
+        return ExtractorConfig(branches=self.branch_names, weights=dict(self.weights_spec),
+                               input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,
+                               seed=self.seed, max_pixels=self.max_pixels)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides) -> "FeatureExtractor":
-        kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "upscale", "batch_size", "seed",
-                                         "max_pixels")
-                  if k in config}
-        kwargs.update(overrides)
-        return cls(**kwargs)
+    def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], **overrides) -> "FeatureExtractor":
+        """Rebuild from :meth:`config` or a store's ``metadata["extractor"]`` dict (old stores too);
+        ``overrides`` replace settings or pass other constructor arguments (``workers``)."""
+        data = config.model_dump() if isinstance(config, BaseModel) else dict(config)
+        fields = {k: v for k, v in overrides.items() if k in ExtractorConfig.model_fields}
+        options = {k: v for k, v in overrides.items() if k not in ExtractorConfig.model_fields}
+        return ExtractorConfig.model_validate({**data, **fields}).build(**options)
 
     @property
     def widths(self) -> dict[str, int]:

@@ -55,7 +55,7 @@ def test_resource_plan_refuses_a_cluster_that_cannot_run_the_job(cluster, gpus, 
 @pytest.fixture(scope="module")
 def spec_json() -> str:
     fx = FeatureExtractor(["mobilenet"], {"mobilenet": None}, input_scale=0.25, batch_size=2)
-    return json.dumps(fx.config(), sort_keys=True)
+    return json.dumps(fx.config().model_dump(), sort_keys=True)
 
 
 def test_decode_stage_gives_each_branch_its_input_as_bytes_and_reports_bad_files(tmp_path, astronaut, spec_json):
