@@ -7,8 +7,9 @@ One photo gives, per method ``m`` in ``methods``:
 - ``<stem>.<m>.json``: the weight of every superpixel and how it was measured;
 - for SHAP also ``<stem>.shap_bars.png``: the top superpixels as a bar chart.
 
-The explanation itself runs on a copy whose longer side is at most ``max_side`` pixels, 996 by
-default: the largest input any branch resizes to (multigap's max side), so the model sees the same
+The explanation itself runs on a copy whose longer side is at most ``max_side`` pixels, by
+default the largest input any branch resizes to (996, multigap's max side; read from the branches'
+data configs), so the model sees the same
 pixels it would see in a plain prediction, while a 24-megapixel copy per perturbed sample would
 cost memory and time, not insight. The label map is scaled back up to draw on the full photo.
 """
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aesthetic.explain.explanation import DEFAULT_THRESHOLD, Explanation
 from aesthetic.explain.perturb import BASELINES, DEFAULT_BASELINE, DEFAULT_BATCH_SIZE, ScoreFn, check_scores
 from aesthetic.explain.superpixels import SegmentationConfig, segment
+from aesthetic.feature_extraction.branches import largest_input_side
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class ExplainConfig(BaseModel):
     num_samples: int = Field(1000, ge=2)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
     baseline: str = DEFAULT_BASELINE
-    max_side: int = Field(996, ge=0, description="0 keeps the photo's size")
+    max_side: int = Field(default_factory=largest_input_side, ge=0,
+                          description="0 keeps the photo's size; default: the largest branch input")
     seed: int = 0
     segmentation: SegmentationConfig = SegmentationConfig()
     bar_top: int = Field(15, ge=1)

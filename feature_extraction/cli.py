@@ -49,7 +49,7 @@ def register_branches(app: typer.Typer) -> None:
             table.add_column(col)
         for name in list_branches():
             br = get_branch(name)
-            table.add_row(name, str(br.width), br.policy.describe(),
+            table.add_row(name, str(br.width), br.data_config.policy.describe(),
                           ", ".join(k.filename for k in br.known_weights) or "-", br.description)
         console.print(table)
 

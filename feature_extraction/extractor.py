@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, Field
 
-from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, MaxSide, pad_to_min_side,
-                               read_image, scale_policy)
-from .branches import Branch, get_branch
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image
+from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,30 @@ class ExtractionResult:
 
     def fused(self, branches: Sequence[str] | None = None) -> np.ndarray:
         return np.concatenate([self.features[b] for b in (branches or list(self.features))], axis=1)
+
+
+class ExtractorConfig(BaseModel):
+    """What builds a :class:`FeatureExtractor`; saved as JSON in every store's metadata (``"extractor"``)
+    so a model trained on the store can score new photos exactly as its features were made.
+
+    Stores written before this model existed hold the same keys as a plain dict; missing keys
+    take these defaults and unknown keys are ignored, so they open and rebuild unchanged.
+    """
+
+    branches: list[str] = Field(default_factory=lambda: ["multigap", "efficientnet"])
+    weights: dict[str, Optional[str]] = Field(default_factory=dict, description="branch -> 'imagenet' | path | None; missing means imagenet")
+    input_scale: float = Field(1.0, gt=0, le=4)
+    upscale: bool = Field(True, description="enlarge images smaller than a max-side policy's side (multigap)")
+    batch_size: int = Field(8, ge=1)
+    seed: int = 0
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
+
+    def build(self, **options: Any) -> "FeatureExtractor":
+        """The extractor these settings describe (branches missing from ``weights`` use ImageNet);
+        ``options``: constructor arguments that do not change the features (``workers``)."""
+        weights = {b: self.weights.get(b, "imagenet") for b in self.branches}
+        return FeatureExtractor(self.branches, weights, self.input_scale, self.batch_size, self.seed,
+                                self.max_pixels, upscale=self.upscale, **options)
 
 
 def _per_branch(weights: WeightsArg, branches: Sequence[str]) -> dict[str, WeightsSpec]:
@@ -87,36 +111,39 @@ class FeatureExtractor:
         self.seed = int(seed)
         self.max_pixels = int(max_pixels)
         self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
-        self.policies: dict[str, InputPolicy] = {
-            br.name: self._scaled_policy(br) for br in self.branches}
+        self.data_configs: dict[str, DataConfig] = {br.name: self._scaled_data(br) for br in self.branches}
         self._models: dict[str, Any] = {}
         self._fns: dict[str, Callable] = {}
         self._layers: dict[str, list[str]] = {}
 
-    def _scaled_policy(self, branch: Branch) -> InputPolicy:
-        policy = scale_policy(branch.policy, self.input_scale)
-        if isinstance(policy, MaxSide):
-            policy = policy.model_copy(update={"upscale": self.upscale})
-        smallest = min(policy.output_shape(10_000, 10_000))
-        if smallest < branch.min_side and self.input_scale != 1.0:
+    def _scaled_data(self, branch: Branch) -> DataConfig:
+        data = branch.data_config.scaled(self.input_scale, upscale=self.upscale)
+        smallest = min(data.policy.output_shape(10_000, 10_000))
+        if smallest < data.min_side and self.input_scale != 1.0:
             raise ValueError(f"input_scale {self.input_scale} makes branch '{branch.name}' inputs "
-                             f"smaller than its minimum side {branch.min_side}")
-        return policy
+                             f"smaller than its minimum side {data.min_side}")
+        return data
+
+    @property
+    def policies(self) -> dict[str, InputPolicy]:
+        """Each branch's input policy at this extractor's ``input_scale``."""
+        return {name: data.policy for name, data in self.data_configs.items()}
 
     # ------------------------------------------------------------------ config
-    def config(self) -> dict[str, Any]:
-        """JSON-able spec that rebuilds the same extractor (see from_config)."""
-        return {"branches": self.branch_names, "weights": dict(self.weights_spec),
-                "input_scale": self.input_scale, "upscale": self.upscale, "batch_size": self.batch_size, "seed": self.seed,
-                "max_pixels": self.max_pixels}
+    def config(self) -> ExtractorConfig:
+        """The settings that rebuild this extractor (``.model_dump()`` is what stores record)."""
+        return ExtractorConfig(branches=self.branch_names, weights=dict(self.weights_spec),
+                               input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,
+                               seed=self.seed, max_pixels=self.max_pixels)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], **overrides) -> "FeatureExtractor":
-        kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "upscale", "batch_size", "seed",
-                                         "max_pixels")
-                  if k in config}
-        kwargs.update(overrides)
-        return cls(**kwargs)
+    def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], **overrides) -> "FeatureExtractor":
+        """Rebuild from :meth:`config` or a store's ``metadata["extractor"]`` dict (old stores too);
+        ``overrides`` replace settings or pass other constructor arguments (``workers``)."""
+        data = config.model_dump() if isinstance(config, BaseModel) else dict(config)
+        fields = {k: v for k, v in overrides.items() if k in ExtractorConfig.model_fields}
+        options = {k: v for k, v in overrides.items() if k not in ExtractorConfig.model_fields}
+        return ExtractorConfig.model_validate({**data, **fields}).build(**options)
 
     @property
     def widths(self) -> dict[str, int]:
@@ -164,7 +191,7 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ extraction
     def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """Each branch's input for one decoded image (padded up to the backbone's minimum side)."""
-        return {br.name: pad_to_min_side(self.policies[br.name].apply(image), br.min_side) for br in self.branches}
+        return {name: data.prepare(image) for name, data in self.data_configs.items()}
 
     def extract_resized(self, resized: Sequence[Mapping[str, np.ndarray]],
                         on_batch: Optional[Callable[[int], None]] = None) -> dict[str, np.ndarray]:

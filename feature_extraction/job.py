@@ -23,38 +23,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aesthetic.datasets import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.imageio import DEFAULT_MAX_PIXELS
 from aesthetic.progress import Progress
-from .extractor import FeatureExtractor
+from .extractor import ExtractorConfig, FeatureExtractor
 
 log = logging.getLogger(__name__)
 
 
-class ExtractionConfig(BaseModel):
-    """Everything that determines the features a job writes (saved in the store)."""
+class ExtractionConfig(ExtractorConfig):
+    """Everything that determines the features a job writes: the extractor's settings (saved in the
+    store as ``metadata["extractor"]``) plus how the job stores and parallelises them."""
 
-    branches: list[str] = Field(default_factory=lambda: ["multigap", "efficientnet"])
-    weights: dict[str, Optional[str]] = Field(default_factory=dict, description="branch -> 'imagenet' | path | None; missing means imagenet")
-    batch_size: int = Field(8, ge=1)
     chunk_size: int = Field(128, ge=1, description="images per resumable part")
     dtype: Literal["float16", "float32"] = "float16"
     compression: Optional[Literal["gzip", "lzf"]] = None
-    input_scale: float = Field(1.0, gt=0, le=4)
-    upscale: bool = Field(True, description="enlarge images smaller than a max-side policy's side (multigap)")
-    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
-    seed: int = 0
     workers: int = Field(4, ge=1, description="decode/resize threads")
 
     def build_extractor(self) -> FeatureExtractor:
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet)."""
-        weights = {b: self.weights.get(b, "imagenet") for b in self.branches}
-        return FeatureExtractor(self.branches, weights, self.input_scale, self.batch_size, self.seed,
-                                self.max_pixels, self.workers, upscale=self.upscale)
+        return self.build(workers=self.workers)
 
     def resume_key(self) -> dict:
         """Fields that must match for parts on disk to be reused (not batch size of decode threads)."""
@@ -147,7 +139,7 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     resumed = len(chunks) - len(todo)
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
-    metadata = {"job": identity, "extractor": fx.config(), "library_versions": library_versions()}
+    metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions()}
     remaining = sum(len(rows) for _, rows in todo)
     n_branches = len(fx.branches)
 

@@ -353,7 +353,7 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
 
     # Built here (no networks yet) so bad branch names or weights files fail before Ray starts.
     fx = config.build_extractor()
-    spec_json = json.dumps(fx.config(), sort_keys=True)
+    spec_json = json.dumps(fx.config().model_dump(), sort_keys=True)
     missing = lambda: [k for k in range(len(shards)) if not shard_file(shard_dir, k).exists()]  # noqa: E731
     todo = missing()
     resumed = len(shards) - len(todo)
@@ -369,7 +369,7 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
             # Branch attributes need a built network: one worker builds it while the pipeline starts.
             attrs_ref = ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json)
             attrs = lru_cache(maxsize=1)(lambda: ray.get(attrs_ref))
-            metadata = {"job": identity, "extractor": fx.config(), "library_versions": library_versions(),
+            metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
                         "engine": "ray"}
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
             for attempt in range(1, max_attempts + 1):

@@ -13,7 +13,9 @@ Subclasses implement two hooks:
 * ``_transform_blocks(blocks)`` - map ``{branch: (n, width) float32}`` to ``(n, n_out)``.
 
 and ``get_support``. State that :mod:`aesthetic.genetic_selection.io` saves goes
-through ``_state()`` / ``_set_state()``.
+through ``_state()`` / ``_set_state()``; a subclass decorated with
+:func:`~aesthetic.genetic_selection.registry.register_selector` is saved and loaded by its
+``kind``. Imports only look down: errors <- registry <- io <- base <- pca, ga.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .errors import SelectionError
+from .io import load_selector, save_selector
+from .registry import register_selector
+
+__all__ = ["PLAIN_BRANCH", "AllFeatures", "SelectionError", "Selector", "branch_layout", "store_layout",
+           "store_rows"]
+
 #: Branch name used when a selector is fitted on a plain matrix with no branch names.
 PLAIN_BRANCH = "features"
-
-
-class SelectionError(ValueError):
-    """Bad input to a selector: wrong width, unfitted, bad parameter, unusable labels."""
 
 
 def branch_layout(branches: Mapping[str, int] | None, n_features: int) -> dict[str, int]:
@@ -155,18 +160,17 @@ class Selector(TransformerMixin, BaseEstimator):
     # -- persistence (no pickle: see io.py) --------------------------------
     def save(self, path) -> Any:
         """Write to ``path``: a directory (``selector.h5`` inside), a ``.h5`` or a ``.json`` file."""
-        from .io import save_selector
         return save_selector(self, path)
 
     @classmethod
     def load(cls, path) -> "Selector":
-        from .io import load_selector
         selector = load_selector(path)
         if not isinstance(selector, cls):
             raise SelectionError(f"{path}: holds a {type(selector).__name__}, not a {cls.__name__}")
         return selector
 
 
+@register_selector
 class AllFeatures(Selector):
     """Identity selector: every fused column, unchanged (so the classifier can skip selection)."""
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from aesthetic.fileio import PathLike, atomic_path, atomic_write_text
 
-from .base import SelectionError
+from .errors import SelectionError
 
 FORMAT = "aesthetic-ga-checkpoint"
 FORMAT_VERSION = 1

@@ -1,9 +1,12 @@
 """Fitness of GA individuals: validation accuracy of the FC classifier on their features, for a whole
 population at once.
 
-The FC is the project's classifier head: ``hidden`` dense layers, each followed by batch
-norm, ReLU and dropout, then one sigmoid unit, trained with Adam on binary
-cross-entropy. :class:`PopulationFC` trains ``P`` of them *as one model*: every weight
+The FC is the project's classifier head, :func:`aesthetic.classifier.fc.build_fc`, described by
+the classifier's config (:class:`FitnessFC` is an ``FCConfig``): ``hidden`` dense layers
+without bias, each followed by batch norm, ReLU and dropout, then one dense unit with bias
+and a sigmoid, trained with Adam on binary cross-entropy (plus ``l2`` on the hidden
+kernels). Only the initial weights differ: Glorot-uniform drawn from numpy here, so that
+they are keyed per individual. :class:`PopulationFC` trains ``P`` of them *as one model*: every weight
 has a leading population axis (``(P, fan_in, fan_out)``), the input of a batch is
 gathered once per step into ``(P, k, batch)`` (individual ``p`` sees columns
 ``indices[p]``), and each layer is one batched matmul. The loss is the *sum* over
@@ -25,51 +28,58 @@ hyperparameters) is the baseline the benchmark compares against. :class:`ProxyFi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+from pydantic import Field, ValidationError, field_validator
 
-from .base import SelectionError
+from aesthetic.classifier.fc import FCConfig, build_fc
+
+from .errors import SelectionError
 
 # Keys that separate the random streams drawn from one run seed.
 _INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 #: Memory one group of individuals may use for weights, optimizer state and activations.
 GROUP_MEMORY_BYTES = 2 * 1024**3
+#: Batch-norm epsilon: Keras's default, which ``build_fc`` uses.
+BN_EPSILON = 1e-3
 
 
-@dataclass(frozen=True)
-class FCSpec:
-    """Hyperparameters of the FC trained for each individual.
+class FitnessFC(FCConfig):
+    """The FC each individual trains: the classifier's :class:`~aesthetic.classifier.fc.FCConfig`
+    (same architecture, same field names) with defaults sized for CPU and one GA-only setting.
 
-    Defaults are sized for CPU: hidden layers 64 and 32 wide, dropout 0.3, 10 epochs of
-    batches of 64, Adam at 1e-3, batch-norm momentum 0.9 (so the moving statistics settle
-    within a short training run) and epsilon 1e-3 (Keras's).
+    Fields read here: ``hidden`` (64, 32), ``dropout`` 0.3, ``l2`` 0 (on the hidden kernels,
+    as ``build_fc``), ``epochs`` 10, ``batch_size`` 64, ``learning_rate`` 1e-3 (Adam), and
+    ``bn_momentum`` 0.9 (so the moving statistics settle within a short training run).
+    Fitness has no early stopping, class weights or threshold search: ``patience``,
+    ``class_weight``, ``threshold_metric``, ``validation_fraction`` and ``seed`` are the GA's
+    own business (the split and seed come from :class:`~.ga.GeneticSelector`).
     """
 
     hidden: tuple[int, ...] = (64, 32)
-    dropout: float = 0.3
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-3
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    l2: float = Field(0.0, ge=0.0)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    batch_size: int = Field(64, gt=0)
+    epochs: int = Field(10, gt=0)
+    bn_momentum: float = Field(0.9, gt=0.0, lt=1.0)
 
-    def __post_init__(self) -> None:
-        hidden = tuple(int(h) for h in self.hidden)
-        object.__setattr__(self, "hidden", hidden)
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: tuple[int, ...]) -> tuple[int, ...]:
         if not hidden or min(hidden) < 1:
-            raise SelectionError(f"hidden must be one or more positive layer widths, got {self.hidden}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SelectionError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise SelectionError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise SelectionError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise ValueError(f"hidden must be one or more positive layer widths, got {hidden}")
+        return hidden
 
-    def as_dict(self) -> dict:
-        return {**asdict(self), "hidden": list(self.hidden)}
+
+def fitness_fc(**settings) -> FitnessFC:
+    """:class:`FitnessFC` from keyword settings, a bad value raised as one :class:`SelectionError` line."""
+    try:
+        return FitnessFC(**settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SelectionError(f"GA fitness FC settings: {problems}") from None
 
 
 # -- where the features come from ----------------------------------------------------
@@ -139,7 +149,7 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 
 
 # -- the batched population model ------------------------------------------------------
-def group_size(k: int, spec: FCSpec, eval_batch: int, budget_bytes: int = GROUP_MEMORY_BYTES) -> int:
+def group_size(k: int, spec: FitnessFC, eval_batch: int, budget_bytes: int = GROUP_MEMORY_BYTES) -> int:
     """How many individuals one training step can hold within ``budget_bytes``."""
     sizes = [k, *spec.hidden, 1]
     params = sum(a * b + 4 * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -157,7 +167,7 @@ class PopulationFC:
     traced TensorFlow graphs are reused across groups and generations.
     """
 
-    def __init__(self, P: int, k: int, n_features: int, spec: FCSpec):
+    def __init__(self, P: int, k: int, n_features: int, spec: FitnessFC):
         import tensorflow as tf
 
         self.tf, self.spec, self.P, self.k = tf, spec, int(P), int(k)
@@ -166,12 +176,12 @@ class PopulationFC:
             tf.zeros(shape, tf.float32), name=name, trainable=trainable)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.kernels = [var((P, a, b), f"kernel{i}") for i, (a, b) in enumerate(pairs)]
-        self.biases = [var((P, b, 1), f"bias{i}") for i, (_, b) in enumerate(pairs)]
+        self.bias = var((P, 1, 1), "bias")  # of the output unit; hidden layers have none (batch norm follows)
         self.gammas = [var((P, n, 1), f"gamma{i}") for i, n in enumerate(spec.hidden)]
         self.betas = [var((P, n, 1), f"beta{i}") for i, n in enumerate(spec.hidden)]
         self.moving_mean = [var((P, n, 1), f"moving_mean{i}", False) for i, n in enumerate(spec.hidden)]
         self.moving_var = [var((P, n, 1), f"moving_var{i}", False) for i, n in enumerate(spec.hidden)]
-        self.trainable = self.kernels + self.biases + self.gammas + self.betas
+        self.trainable = self.kernels + [self.bias] + self.gammas + self.betas
         self.adam_m = [var(t.shape, f"adam_m{i}", False) for i, t in enumerate(self.trainable)]
         self.adam_v = [var(t.shape, f"adam_v{i}", False) for i, t in enumerate(self.trainable)]
         self.step_count = tf.Variable(0.0, trainable=False)
@@ -185,14 +195,14 @@ class PopulationFC:
               group: int = 0) -> "PopulationFC":
         """Load ``(P, k)`` individuals with fresh weights: Glorot-uniform kernels keyed by
         ``(seed, generation, init_ids[p])`` (so an individual starts alike in any group), zero
-        biases, unit batch-norm scale, fresh Adam state (Keras's defaults)."""
+        output bias, unit batch-norm scale, fresh Adam state (Keras's defaults)."""
         indices = np.asarray(indices, dtype=np.int64)
         if indices.shape != (self.P, self.k):
             raise SelectionError(f"indices of shape {indices.shape}, this model holds ({self.P}, {self.k})")
         init_ids = np.arange(self.P) if init_ids is None else np.asarray(init_ids)
         self.seed, self.generation, self.group = int(seed), int(generation), int(group)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
-        kernels = [np.empty((self.P, a, b), np.float32) for a, b in pairs]
+        kernels = [np.empty((self.P, a, b), np.float32) for a, b in pairs]  # Glorot-uniform
         for p, ident in enumerate(init_ids):
             rng = _rng(seed, generation, _INIT, ident)
             for layer, (fan_in, fan_out) in enumerate(pairs):
@@ -200,7 +210,7 @@ class PopulationFC:
                 kernels[layer][p] = rng.uniform(-limit, limit, (fan_in, fan_out))
         for v, value in zip(self.kernels, kernels):
             v.assign(value)
-        for group_vars, fill in ((self.biases, 0.0), (self.gammas, 1.0), (self.betas, 0.0),
+        for group_vars, fill in (([self.bias], 0.0), (self.gammas, 1.0), (self.betas, 0.0),
                                  (self.moving_mean, 0.0), (self.moving_var, 1.0),
                                  (self.adam_m, 0.0), (self.adam_v, 0.0)):
             for v in group_vars:
@@ -215,7 +225,7 @@ class PopulationFC:
         tf, spec = self.tf, self.spec
         h = tf.gather(tf.transpose(x), self.idx)  # (P, k, b)
         for layer in range(len(spec.hidden)):
-            h = tf.linalg.matmul(self.kernels[layer], h, transpose_a=True) + self.biases[layer]
+            h = tf.linalg.matmul(self.kernels[layer], h, transpose_a=True)
             if training:
                 mean, var = tf.nn.moments(h, axes=[2], keepdims=True)
                 m = spec.bn_momentum
@@ -223,12 +233,12 @@ class PopulationFC:
                 self.moving_var[layer].assign(self.moving_var[layer] * m + var * (1 - m))
             else:
                 mean, var = self.moving_mean[layer], self.moving_var[layer]
-            h = (h - mean) * tf.math.rsqrt(var + spec.bn_epsilon) * self.gammas[layer] + self.betas[layer]
+            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * self.gammas[layer] + self.betas[layer]
             h = tf.nn.relu(h)
             if training and spec.dropout > 0:
                 keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + [layer, 0]) >= spec.dropout
                 h = tf.where(keep, h / (1.0 - spec.dropout), tf.zeros_like(h))
-        logits = tf.linalg.matmul(self.kernels[-1], h, transpose_a=True) + self.biases[-1]  # (P, 1, b)
+        logits = tf.linalg.matmul(self.kernels[-1], h, transpose_a=True) + self.bias  # (P, 1, b)
         return logits[:, 0, :]
 
     def _train_step_impl(self, x, y, dropout_seed):
@@ -239,6 +249,8 @@ class PopulationFC:
             per_individual = tf.reduce_mean(
                 tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
             loss = tf.reduce_sum(per_individual)
+            if spec.l2:  # as keras.regularizers.L2 on each hidden kernel: l2 * sum(w^2), per individual
+                loss += spec.l2 * tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.kernels[:-1]])
         grads = tape.gradient(loss, self.trainable)
         # Adam as keras.optimizers.Adam (beta 0.9 / 0.999, epsilon 1e-7), one fused kernel per
         # variable: unfused elementwise updates of 32M parameters would cost more than the matmuls.
@@ -285,7 +297,7 @@ class FCFitness:
 
     name = "fc"
 
-    def __init__(self, train, validation, spec: FCSpec, seed: int, individuals_per_step: int | None = None,
+    def __init__(self, train, validation, spec: FitnessFC, seed: int, individuals_per_step: int | None = None,
                  eval_batch: int = 256):
         self.train, self.validation, self.spec = train, validation, spec
         self.seed, self.eval_batch = int(seed), int(eval_batch)
@@ -331,24 +343,20 @@ class FCFitness:
 
 
 # -- baselines and alternatives ------------------------------------------------------
-def build_single_fc(k: int, spec: FCSpec):
-    """The FC for one individual as a plain Keras ``Sequential`` (the one-at-a-time baseline)."""
+def build_single_fc(k: int, spec: FitnessFC, seed: int = 0):
+    """The FC for one individual: the classifier's ``build_fc``, compiled as the fitness trains it
+    (the one-at-a-time baseline)."""
     import keras
 
-    layers = [keras.Input((k,))]
-    for width in spec.hidden:
-        layers += [keras.layers.Dense(width),
-                   keras.layers.BatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon),
-                   keras.layers.ReLU(), keras.layers.Dropout(spec.dropout)]
-    layers.append(keras.layers.Dense(1, activation="sigmoid"))
-    model = keras.Sequential(layers)
+    model = build_fc(k, hidden=spec.hidden, dropout=spec.dropout, l2=spec.l2, seed=seed,
+                     bn_momentum=spec.bn_momentum)
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="binary_crossentropy",
                   metrics=["accuracy"])
     return model
 
 
 def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train: np.ndarray,
-                          X_val: np.ndarray, y_val: np.ndarray, spec: FCSpec, seed: int) -> np.ndarray:
+                          X_val: np.ndarray, y_val: np.ndarray, spec: FitnessFC, seed: int) -> np.ndarray:
     """The unbatched way: one Keras model per individual, trained with ``fit`` one after another.
 
     Exists for the benchmark and for checking :class:`FCFitness` against it.
@@ -358,8 +366,9 @@ def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train:
     out = np.empty(len(individuals), dtype=np.float64)
     for p, idx in enumerate(np.asarray(individuals)):
         keras.backend.clear_session()
-        keras.utils.set_random_seed((int(seed) * 1_000_003 + p) % 2**32)
-        model = build_single_fc(len(idx), spec)
+        individual_seed = (int(seed) * 1_000_003 + p) % 2**31
+        keras.utils.set_random_seed(individual_seed)
+        model = build_single_fc(len(idx), spec, seed=individual_seed)
         model.fit(X_train[:, idx], y_train, epochs=spec.epochs, batch_size=spec.batch_size,
                   shuffle=True, verbose=0)
         # Direct calls, not predict(): predict retraces for every new model and warns about it.

@@ -33,8 +33,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
+from .registry import register_selector
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
-from .fitness import ArraySource, FCFitness, FCSpec, ProxyFitness, StoreSource
+from .fitness import ArraySource, FCFitness, FitnessFC, ProxyFitness, StoreSource, fitness_fc
 from .ray_fitness import ray_evaluator
 from .operators import (check_ga_shape, crossover_vote, init_population, mutate,  # noqa: F401 (re-exported)
                         next_generation, rank)
@@ -91,13 +92,14 @@ def _sha256(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+@register_selector
 class GeneticSelector(Selector):
     """Pick ``k`` of the fused features with the GA described in the module docstring.
 
     Parameters (GA): ``k``, ``population``, ``elite``, ``parents``, ``window``, ``keep_fraction``,
     ``generations``, ``seed``. Fitness: ``fitness`` ("fc" | "proxy"); for "fc" the FC's
     ``hidden`` widths, ``dropout``, ``epochs``, ``batch_size``, ``learning_rate`` (see
-    :class:`FCSpec`), ``individuals_per_step`` (None: as many as fit in memory); for "proxy"
+    :class:`.fitness.FitnessFC`, the classifier's ``FCConfig``), ``individuals_per_step`` (None: as many as fit in memory); for "proxy"
     ``proxy_alpha``, ``proxy_max_rows``. Data: ``validation_fraction``, ``label_threshold``
     (binarise non-0/1 labels), ``memory_budget_mb`` (hold fitness features in RAM if they fit,
     else stream from the store). Run: ``checkpoint_dir``, ``resume``, ``progress``, ``engine`` ("local" |
@@ -197,9 +199,10 @@ class GeneticSelector(Selector):
         return self._run(layout, sources, data)
 
     # -- the run ----------------------------------------------------------------------
-    def _spec(self) -> FCSpec:
-        return FCSpec(hidden=tuple(self.hidden), dropout=float(self.dropout), epochs=int(self.epochs),
-                      batch_size=int(self.batch_size), learning_rate=float(self.learning_rate))
+    def _spec(self) -> FitnessFC:
+        """The fitness FC these parameters describe (bad values raise SelectionError)."""
+        return fitness_fc(hidden=tuple(self.hidden), dropout=self.dropout, epochs=self.epochs,
+                          batch_size=self.batch_size, learning_rate=self.learning_rate)
 
     def _evaluator(self, sources):
         if self.fitness == "fc":

@@ -8,33 +8,33 @@ Layout (``format = "aesthetic-selector"``, ``format_version = 1``)::
             "arrays": {name: {"dtype", "shape", "data"}}}
 
 ``path`` is a ``.h5``/``.hdf5`` file, a ``.json`` file, or a directory (``selector.h5`` inside).
-``load_selector`` returns the right class from ``kind``; the constructor gets the saved
-params back, so a loaded selector's ``get_params()`` equals the saved one's.
+``load_selector`` returns the class registered under ``kind`` (:mod:`.registry`); the
+constructor gets the saved params back, so a loaded selector's ``get_params()`` equals the
+saved one's. This module sits below the selectors: it knows them only by their registered
+kind and their ``_state()`` / ``_set_state()`` hooks.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
 from aesthetic.fileio import PathLike, atomic_path, atomic_write_text, library_versions, to_jsonable
 
-from .base import AllFeatures, SelectionError, Selector
+from .errors import SelectionError
+from .registry import selector_class
+
+if TYPE_CHECKING:
+    from .base import Selector
 
 FORMAT = "aesthetic-selector"
 FORMAT_VERSION = 1
 DIR_FILE = "selector.h5"
 _H5_SUFFIXES = (".h5", ".hdf5")
-
-
-def _selector_classes() -> dict[str, type[Selector]]:
-    from .ga import GeneticSelector
-    from .pca import BranchPCA
-    return {cls.kind: cls for cls in (AllFeatures, BranchPCA, GeneticSelector)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -57,7 +57,7 @@ def _resolve(path: PathLike, for_writing: bool) -> Path:
     raise SelectionError(f"{path}: no selector file (expected {path}/{DIR_FILE}, a .h5 or a .json file)")
 
 
-def save_selector(selector: Selector, path: PathLike) -> Path:
+def save_selector(selector: "Selector", path: PathLike) -> Path:
     """Write a fitted selector atomically; returns the file written."""
     state, arrays = selector._state()
     target = _resolve(path, for_writing=True)
@@ -112,7 +112,7 @@ def _read_json(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
-def load_selector(path: PathLike) -> Selector:
+def load_selector(path: PathLike) -> "Selector":
     """Load any saved selector (directory, ``.h5`` or ``.json``) as its own class."""
     source = _resolve(path, for_writing=False)
     if not source.exists():
@@ -123,10 +123,10 @@ def load_selector(path: PathLike) -> Selector:
     if int(header.get("format_version", -1)) > FORMAT_VERSION:
         raise SelectionError(f"{source}: format version {header['format_version']} is newer than "
                              f"this code reads ({FORMAT_VERSION})")
-    classes = _selector_classes()
-    kind = header.get("kind")
-    if kind not in classes:
-        raise SelectionError(f"{source}: unknown selector kind {kind!r} (known: {', '.join(classes)})")
-    selector = classes[kind](**header["params"])
+    try:
+        cls = selector_class(header.get("kind"))
+    except ValueError as exc:
+        raise SelectionError(f"{source}: {exc}") from None
+    selector = cls(**header["params"])
     selector._set_state(header["state"], arrays)
     return selector

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SelectionError
+from .errors import SelectionError
 
 
 def random_individual(n_features: int, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.linalg import blas, eigh, svd
 
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
+from .registry import register_selector
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class _RowAccumulator:
         return _components(mean, values[:n_components], vt[:n_components], float(values.sum()))
 
 
+@register_selector
 class BranchPCA(Selector):
     """PCA of each branch separately, outputs concatenated in branch order.
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .base import SelectionError
+from .errors import SelectionError
 from .fitness import ArraySource, FCFitness, StoreSource
 
 log = logging.getLogger(__name__)

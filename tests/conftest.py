@@ -75,7 +75,7 @@ def mobilenet_store(tmp_path_factory, shared_data, nima_file) -> Path:
     write_store(out, ids=order, paths=paths, labels=labels,
                 status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok], errors=result.errors,
                 branches={"mobilenet": BranchData(result.features["mobilenet"], fx.branch_attrs("mobilenet"))},
-                metadata={"extractor": fx.config()}, dtype="float32")
+                metadata={"extractor": fx.config().model_dump()}, dtype="float32")
     return out
 
 
@@ -116,7 +116,7 @@ def tiny_store(tmp_path_factory, tiny_images) -> Path:
     branches = {b: BranchData(result.features[b], extractor.branch_attrs(b)) for b in extractor.branch_names}
     return write_store(tmp_path_factory.mktemp("tiny_store") / "features.h5", ids=[Path(p).name for p in paths],
                        paths=paths, labels=labels, status=[STATUS_OK if ok else STATUS_FAILED for ok in result.ok],
-                       errors=result.errors, branches=branches, metadata={"extractor": extractor.config()},
+                       errors=result.errors, branches=branches, metadata={"extractor": extractor.config().model_dump()},
                        dtype="float32")
 
 

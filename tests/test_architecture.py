@@ -50,8 +50,6 @@ PACKAGES = {
 FLAT = {
     "aesthetic.cli": CLI, "aesthetic.cli_utils": CLI, "aesthetic.demo": CLI, "aesthetic.__main__": CLI,
     "aesthetic.__init__": CORE,
-    # the NIMA head belongs with the mobilenet branch (a capability); issue #12 moves it there
-    "aesthetic.nima": CAPABILITY,
 }
 #: Code folders whose functions must stay under MAX_FUNCTION_LINES.
 MAX_FUNCTION_LINES = 100
@@ -110,6 +108,12 @@ def _project_target(name: str) -> str | None:
     return None
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def project_imports(module: str) -> list[tuple[str, int, bool]]:
     """(imported project module, line, inside a function) for every import in ``module``'s file."""
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
@@ -117,6 +121,8 @@ def project_imports(module: str) -> list[tuple[str, int, bool]]:
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
+            if _is_type_checking_block(child):
+                continue  # annotations only: never executed, so neither a dependency at run time nor a cycle
             inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             names: list[str] = []
             if isinstance(child, ast.Import):
@@ -207,15 +213,8 @@ def _cycles() -> list[list[str]]:
     return out
 
 
-#: Packages whose internal import cycle another branch of issue #12 is breaking (r2: the
-#: genetic_selection selector registry). Delete the entry when that branch is merged; the
-#: test then holds the whole tree to "no cycle".
-PENDING_CYCLES = {"aesthetic.genetic_selection"}
-
-
 def test_no_import_cycle_between_files():
-    cycles = [c for c in _cycles()
-              if not all(any(m.startswith(p + ".") for p in PENDING_CYCLES) for m in c)]
+    cycles = _cycles()
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 

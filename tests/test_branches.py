@@ -20,6 +20,42 @@ def test_registry_lists_the_three_branches():
         get_branch("vgg")
 
 
+def test_each_branch_owns_its_data_settings():
+    from aesthetic.feature_extraction.branches import largest_input_side
+    from aesthetic.imageio import Letterbox, MaxSide, Resize
+
+    multigap, efficientnet, mobilenet = (get_branch(n).data_config for n in ("multigap", "efficientnet", "mobilenet"))
+    assert multigap.policy == MaxSide(side=996, upscale=True) and multigap.min_side == 75
+    assert efficientnet.policy == Letterbox(size=600)
+    assert mobilenet.policy == Resize(height=224, width=224)
+    assert largest_input_side() == 996
+    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    for data in (multigap, mobilenet):  # [-1, 1] as keras.applications' own preprocess_input
+        np.testing.assert_array_equal(data.normalize(pixels), pixels.astype(np.float32) / 127.5 - 1.0)
+        assert data.normalize(pixels).min() == -1.0 and data.normalize(pixels).max() == 1.0
+    np.testing.assert_array_equal(efficientnet.normalize(pixels), pixels.astype(np.float32))  # normalised inside
+    assert get_branch("multigap").preprocess(pixels).dtype == np.float32
+
+
+def test_data_settings_scale_and_pad():
+    data = get_branch("multigap").data_config
+    small = data.scaled(0.1, upscale=False)
+    assert small.policy.side == 100 and small.policy.upscale is False and small.min_side == 75
+    assert data.policy.side == 996  # the branch's own settings are untouched
+    panorama = np.zeros((40, 1000, 3), np.uint8)
+    assert data.prepare(panorama).shape == (75, 996, 3)  # 40 x 1000 -> 40 x 996, padded to the minimum side
+
+
+def test_nima_the_student_and_explanations_read_the_branch_settings():
+    from aesthetic.explain.pipeline import ExplainConfig
+    from aesthetic.feature_extraction.nima import NIMA_DATA
+    from aesthetic.student import StudentConfig
+
+    assert NIMA_DATA is get_branch("mobilenet").data_config
+    assert StudentConfig().image_size == NIMA_DATA.policy.height == 224
+    assert ExplainConfig().max_side == 996
+
+
 @pytest.fixture(scope="module")
 def small_two_branch():
     return FeatureExtractor(["multigap", "efficientnet"], weights=None, input_scale=0.1, batch_size=4)
@@ -76,7 +112,7 @@ def test_batching_by_shape_bucket_matches_one_by_one(small_two_branch, astronaut
 
 def test_mobilenet_with_nima_reproduces_nima_distribution(nima_file, real_photos):
     from aesthetic.imageio import read_image
-    from aesthetic.nima import NimaScorer
+    from aesthetic.feature_extraction.nima import NimaScorer
 
     fx = FeatureExtractor(["mobilenet"], weights={"mobilenet": str(nima_file)})
     images = [read_image(p) for p in real_photos[:3]]

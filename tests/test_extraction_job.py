@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, extract
+from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, FeatureExtractor, extract
 from aesthetic.feature_store import FeatureStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,3 +132,27 @@ def test_upscale_setting_reaches_the_multigap_policy_and_the_store(tmp_path, ast
         with FeatureStore.open(out) as st:
             assert st.branch_attrs("multigap")["input_policy"] == expected
             assert st.metadata["extractor"]["upscale"] is upscale
+
+
+def test_the_extractor_config_is_a_model_and_old_store_metadata_still_rebuilds_it(tmp_path):
+    import json
+
+    from aesthetic.feature_extraction import ExtractorConfig
+    from aesthetic.feature_store import BranchData, write_store
+
+    fx = FeatureExtractor(["mobilenet"], weights=None, input_scale=0.25, upscale=False)
+    config = fx.config()
+    assert isinstance(config, ExtractorConfig)
+    assert json.loads(json.dumps(config.model_dump())) == config.model_dump()  # stores record plain JSON
+    # A store written before the model existed: a plain dict, without the later keys, with one we dropped.
+    old = {"branches": ["mobilenet"], "weights": {"mobilenet": None}, "input_scale": 0.25, "batch_size": 8,
+           "seed": 0, "retired_setting": 1}
+    path = write_store(tmp_path / "old.h5", ids=["a"], paths=["a.jpg"], labels=None, status=[1], errors=[""],
+                       branches={"mobilenet": BranchData(np.zeros((1, 5952), np.float32), {})},
+                       metadata={"extractor": old}, dtype="float32")
+    with FeatureStore.open(path) as store:
+        rebuilt = FeatureExtractor.from_config(store.metadata["extractor"])
+    assert rebuilt.config() == config.model_copy(update={"upscale": True})  # upscale: the default of its day
+    assert FeatureExtractor.from_config(config, workers=1).config() == config
+    with pytest.raises(ValueError, match="input_scale"):
+        FeatureExtractor.from_config({**old, "input_scale": 9})

@@ -200,13 +200,13 @@ def _no_actors_left(class_name: str, wait_s: float = 30) -> bool:
 
 @pytest.mark.slow  # ~30 s on 2 busy cores (two fresh actors import TensorFlow); the GA test covers the results
 def test_ray_fitness_spreads_the_groups_over_actors_and_frees_them(cluster):
-    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, FCSpec
+    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, FitnessFC
     from aesthetic.genetic_selection.ray_fitness import RayFitness
     from aesthetic.genetic_selection.synthetic import planted_features
 
     X, y, _ = planted_features(80, 20, 4, seed=1)
     local = FCFitness(ArraySource(X, np.arange(60), y[:60]), ArraySource(X, np.arange(60, 80), y[60:]),
-                      FCSpec(hidden=(4,), epochs=1, batch_size=32), seed=3, individuals_per_step=2)
+                      FitnessFC(hidden=(4,), epochs=1, batch_size=32), seed=3, individuals_per_step=2)
     population = np.stack([np.random.default_rng(i).choice(20, 5, replace=False) for i in range(5)])
     with RayFitness(local) as remote:
         np.testing.assert_array_equal(remote(population, 4), local(population, 4))

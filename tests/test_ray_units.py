@@ -55,7 +55,7 @@ def test_resource_plan_refuses_a_cluster_that_cannot_run_the_job(cluster, gpus, 
 @pytest.fixture(scope="module")
 def spec_json() -> str:
     fx = FeatureExtractor(["mobilenet"], {"mobilenet": None}, input_scale=0.25, batch_size=2)
-    return json.dumps(fx.config(), sort_keys=True)
+    return json.dumps(fx.config().model_dump(), sort_keys=True)
 
 
 def test_decode_stage_gives_each_branch_its_input_as_bytes_and_reports_bad_files(tmp_path, astronaut, spec_json):
@@ -116,14 +116,14 @@ def test_default_imports_do_not_load_ray():
 
 
 def test_ray_fitness_cuts_the_population_into_the_local_evaluators_groups():
-    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, FCSpec
+    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, FitnessFC
     from aesthetic.genetic_selection.ray_fitness import RayFitness, evaluate_group, ray_evaluator
     from aesthetic.genetic_selection.synthetic import planted_features
     from aesthetic.genetic_selection import SelectionError
 
     X, y, _ = planted_features(80, 20, 4, seed=1)
     train, val = ArraySource(X, np.arange(60), y[:60]), ArraySource(X, np.arange(60, 80), y[60:])
-    fitness = FCFitness(train, val, FCSpec(hidden=(4,), epochs=1, batch_size=32), seed=3, individuals_per_step=3)
+    fitness = FCFitness(train, val, FitnessFC(hidden=(4,), epochs=1, batch_size=32), seed=3, individuals_per_step=3)
     groups = RayFitness(fitness).groups(7, 5)
     assert [g.tolist() for g in groups] == [[0, 1, 2], [3, 4, 5], [6]]
 

@@ -4,9 +4,10 @@ one Keras model per individual on what is informative."""
 import numpy as np
 import pytest
 
+from aesthetic.classifier.fc import LOGIT_LAYER, build_fc
 from aesthetic.feature_store import FeatureStore
-from aesthetic.genetic_selection.fitness import (ArraySource, FCFitness, FCSpec, PopulationFC, ProxyFitness,
-                                                 StoreSource, group_size, one_at_a_time_fitness)
+from aesthetic.genetic_selection.fitness import (BN_EPSILON, ArraySource, FCFitness, FitnessFC, PopulationFC,
+                                                 ProxyFitness, StoreSource, group_size, one_at_a_time_fitness)
 from aesthetic.genetic_selection.synthetic import planted_features, write_synthetic_store
 
 N_FEATURES, K = 120, 8
@@ -27,10 +28,10 @@ def sources(X, y, train, val):
 
 def test_forward_pass_equals_a_numpy_fc_per_individual(data):
     X, y, train, val, individuals = data
-    spec = FCSpec(hidden=(6, 5))
+    spec = FitnessFC(hidden=(6, 5))
     model = PopulationFC(4, K, N_FEATURES, spec).reset(individuals, seed=0, generation=0)
     rng = np.random.default_rng(1)
-    for v in model.kernels + model.biases + model.gammas + model.betas + model.moving_mean:
+    for v in model.kernels + [model.bias] + model.gammas + model.betas + model.moving_mean:
         v.assign(rng.standard_normal(v.shape).astype(np.float32))
     for v in model.moving_var:
         v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
@@ -39,18 +40,56 @@ def test_forward_pass_equals_a_numpy_fc_per_individual(data):
     for p, idx in enumerate(individuals):
         h = X[:50][:, idx].astype(np.float64)
         for layer in range(2):
-            h = h @ model.kernels[layer].numpy()[p] + model.biases[layer].numpy()[p, :, 0]
+            h = h @ model.kernels[layer].numpy()[p]
             mean, var = model.moving_mean[layer].numpy()[p, :, 0], model.moving_var[layer].numpy()[p, :, 0]
-            h = (h - mean) / np.sqrt(var + spec.bn_epsilon) * model.gammas[layer].numpy()[p, :, 0] \
+            h = (h - mean) / np.sqrt(var + BN_EPSILON) * model.gammas[layer].numpy()[p, :, 0] \
                 + model.betas[layer].numpy()[p, :, 0]
             h = np.maximum(h, 0)
-        out = h @ model.kernels[2].numpy()[p][:, 0] + model.biases[2].numpy()[p, 0, 0]
+        out = h @ model.kernels[2].numpy()[p][:, 0] + model.bias.numpy()[p, 0, 0]
         np.testing.assert_allclose(got[p], out, rtol=1e-4, atol=1e-4)
+
+
+def test_an_individual_of_the_population_model_is_the_classifiers_fc(data):
+    """Same weights in, same output out: the batched fast path and ``build_fc`` are one architecture."""
+    X, y, train, val, individuals = data
+    spec = FitnessFC(hidden=(6, 5), dropout=0.4)
+    population = PopulationFC(4, K, N_FEATURES, spec).reset(individuals, seed=0, generation=0)
+    rng = np.random.default_rng(2)
+    for v in population.kernels + [population.bias] + population.gammas + population.betas + population.moving_mean:
+        v.assign(rng.standard_normal(v.shape).astype(np.float32))
+    for v in population.moving_var:
+        v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
+    logits = population.logits(X[:40])
+
+    p = 2
+    single = build_fc(K, hidden=spec.hidden, dropout=spec.dropout, l2=spec.l2, bn_momentum=spec.bn_momentum)
+    for layer in range(len(spec.hidden)):
+        single.get_layer(f"dense_{layer}").set_weights([population.kernels[layer].numpy()[p]])
+        single.get_layer(f"bn_{layer}").set_weights(
+            [v.numpy()[p, :, 0] for v in (population.gammas[layer], population.betas[layer],
+                                          population.moving_mean[layer], population.moving_var[layer])])
+    single.get_layer(LOGIT_LAYER).set_weights([population.kernels[-1].numpy()[p],
+                                               population.bias.numpy()[p, 0]])
+    expected = np.asarray(single(X[:40][:, individuals[p]], training=False))[:, 0]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits[p])), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(logits[p], logits[p - 1])  # the other individuals are other networks
+
+
+def test_l2_pulls_the_hidden_kernels_toward_zero(data):
+    X, y, train, val, individuals = data
+    train_src, _ = sources(X, y, train, val)
+
+    def kernel_norm(l2):
+        spec = FitnessFC(hidden=(8,), dropout=0.0, epochs=5, learning_rate=0.01, l2=l2)
+        model = PopulationFC(1, K, N_FEATURES, spec).reset(individuals[:1], seed=0, generation=0).fit(train_src)
+        return float(np.sum(model.kernels[0].numpy() ** 2))
+
+    assert kernel_norm(1.0) < 0.5 * kernel_norm(0.0)
 
 
 def test_individuals_train_independently_of_the_others_in_their_group(data):
     X, y, train, val, individuals = data
-    spec = FCSpec(hidden=(16, 8), dropout=0.0, epochs=3)  # dropout masks depend on the group; all else must not
+    spec = FitnessFC(hidden=(16, 8), dropout=0.0, epochs=3)  # dropout masks depend on the group; all else must not
     train_src, _ = sources(X, y, train, val)
     together = PopulationFC(4, K, N_FEATURES, spec).reset(individuals, seed=5, generation=2).fit(train_src)
     alone = PopulationFC(1, K, N_FEATURES, spec).reset(individuals[2:3], seed=5, generation=2,
@@ -61,7 +100,7 @@ def test_individuals_train_independently_of_the_others_in_their_group(data):
 
 def test_fitness_is_deterministic_for_a_seed_and_groups_cover_everyone(data):
     X, y, train, val, individuals = data
-    spec = FCSpec(epochs=3)
+    spec = FitnessFC(epochs=3)
     fitness = FCFitness(*sources(X, y, train, val), spec, seed=9, individuals_per_step=3)
     first = fitness(individuals, generation=4)
     again = FCFitness(*sources(X, y, train, val), spec, seed=9, individuals_per_step=3)(individuals, generation=4)
@@ -73,7 +112,7 @@ def test_fitness_is_deterministic_for_a_seed_and_groups_cover_everyone(data):
 
 def test_batched_and_one_model_at_a_time_agree_on_what_is_informative(data):
     X, y, train, val, individuals = data
-    spec = FCSpec(epochs=6)
+    spec = FitnessFC(epochs=6)
     individuals = individuals[:3]
     batched = FCFitness(*sources(X, y, train, val), spec, seed=1)(individuals, generation=0)
     single = one_at_a_time_fitness(individuals, X[train], y[train], X[val], y[val], spec, seed=1)
@@ -86,7 +125,7 @@ def test_batched_and_one_model_at_a_time_agree_on_what_is_informative(data):
 
 def test_streaming_from_the_store_gives_the_in_memory_result(data, tmp_path):
     X, y, train, val, individuals = data
-    spec = FCSpec(epochs=2)
+    spec = FitnessFC(epochs=2)
     path = write_synthetic_store(tmp_path / "f.h5", X, labels=y, branches={"a": 70, "b": 50})
     expected = FCFitness(*sources(X, y, train, val), spec, seed=3)(individuals, generation=1)
     with FeatureStore.open(path) as store:
@@ -107,14 +146,29 @@ def test_proxy_fitness_also_ranks_the_informative_individual_first(data):
 
 
 def test_a_default_population_fits_in_one_group():
-    assert group_size(5000, FCSpec(), eval_batch=256) >= 100
-    assert group_size(5000, FCSpec(), eval_batch=256, budget_bytes=200 * 1024**2) < 100
+    assert group_size(5000, FitnessFC(), eval_batch=256) >= 100
+    assert group_size(5000, FitnessFC(), eval_batch=256, budget_bytes=200 * 1024**2) < 100
 
 
 def test_bad_fc_settings_are_refused():
-    from aesthetic.genetic_selection import SelectionError
+    from aesthetic.genetic_selection import GeneticSelector, SelectionError
+    from aesthetic.genetic_selection.fitness import fitness_fc
 
-    with pytest.raises(SelectionError, match="hidden"):
-        FCSpec(hidden=())
-    with pytest.raises(SelectionError, match="dropout"):
-        FCSpec(dropout=1.0)
+    with pytest.raises(ValueError, match="hidden"):
+        FitnessFC(hidden=())
+    with pytest.raises(ValueError, match="dropout"):
+        FitnessFC(dropout=1.0)
+    with pytest.raises(SelectionError, match="GA fitness FC settings: hidden: .*positive"):
+        fitness_fc(hidden=(4, 0))
+    X = np.random.default_rng(0).standard_normal((40, 12)).astype(np.float32)
+    with pytest.raises(SelectionError, match="learning_rate"):
+        GeneticSelector(k=3, population=4, parents=2, window=2, generations=0, learning_rate=0.0,
+                        progress=False).fit(X, np.arange(40) % 2)
+
+
+def test_the_fitness_fc_is_the_classifiers_config():
+    from aesthetic.classifier.fc import FCConfig
+
+    spec = FitnessFC()
+    assert isinstance(spec, FCConfig)
+    assert (spec.hidden, spec.dropout, spec.l2, spec.epochs, spec.batch_size) == ((64, 32), 0.3, 0.0, 10, 64)

@@ -71,7 +71,7 @@ def subset_store(store, rows: np.ndarray, out: Path) -> Path:
 def nima_mean_scores(store, rows: np.ndarray, nima_file: Path) -> np.ndarray:
     """NIMA mean scores from stored features: the branch's last 1024 columns are NIMA's pooled
     features, and NIMA's dense head maps them to its 10-bin distribution (no backbone rerun)."""
-    from aesthetic.nima import NimaScorer, mean_score
+    from aesthetic.feature_extraction.nima import NimaScorer, mean_score
 
     kernel, bias = NimaScorer(nima_file).head()
     pooled = store.read("mobilenet", rows)[:, -1024:].astype(np.float64)
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from aesthetic.feature_store import FeatureStore
     from aesthetic.fileio import atomic_write_text
     from aesthetic.genetic_selection.ga import GeneticSelector
-    from aesthetic.nima import default_weights_path
+    from aesthetic.feature_extraction.nima import default_weights_path
     from aesthetic.benchmarks.report.suite import load_suite
     from aesthetic.classifier.student import StudentConfig
     from aesthetic.bundles.build import distill_end_to_end, distill_from_bundle, train_from_store

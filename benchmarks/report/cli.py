@@ -133,7 +133,7 @@ def _model_scorers(models: list[Path]) -> tuple[list[Any], dict[str, Any], list[
 
 
 def _nima_scorer(nima: Path) -> Any:
-    from aesthetic.nima import NimaScorer
+    from aesthetic.feature_extraction.nima import NimaScorer
     from aesthetic.bundles.scoring import NimaPeerScorer
 
     if not nima.is_file():

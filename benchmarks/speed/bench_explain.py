@@ -100,7 +100,7 @@ def built_bundles(folder: Path, input_scale: float) -> dict[str, ScoreFn]:
     from aesthetic.benchmarks.speed.bench_predict import full_bundle, student_bundle
     from aesthetic.bundles.scoring import score_function
     from aesthetic.bundles.model import load_model
-    from aesthetic.nima import default_weights_path
+    from aesthetic.feature_extraction.nima import default_weights_path
 
     full = load_model(full_bundle(folder / "full", input_scale))
     student = load_model(student_bundle(folder / "student", default_weights_path()))

@@ -63,13 +63,13 @@ def model_gflops(model, shape: tuple[int, int]) -> float:
 
 def naive_loop(fx, branch: str, paths: list[str]) -> float:
     """Seconds for one read + resize + ``model.predict`` per image, as the original did."""
-    from aesthetic.imageio import read_image, pad_to_min_side
+    from aesthetic.imageio import read_image
 
     br = fx.branches[fx.branch_names.index(branch)]
     model = fx.model(branch)
     start = time.perf_counter()
     for p in paths:
-        x = pad_to_min_side(fx.policies[branch].apply(read_image(p)), br.min_side)
+        x = fx.data_configs[branch].prepare(read_image(p))
         model.predict(br.preprocess(x[None]), verbose=0)
     return time.perf_counter() - start
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quick:
         args.images, args.input_scale = 4, 0.15
     paths = real_photos(args.images)
-    from aesthetic.nima import default_weights_path
+    from aesthetic.feature_extraction.nima import default_weights_path
 
     rows: list[dict] = []
     for branch in [b.strip() for b in args.branches.split(",") if b.strip()]:

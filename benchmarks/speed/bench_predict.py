@@ -41,7 +41,7 @@ def full_bundle(out: Path, input_scale: float, seed: int = 0) -> Path:
     widths = extractor.widths
     selector = AllFeatures().fit(np.zeros((1, sum(widths.values())), np.float32), branches=widths)
     fc = build_fc(selector.n_features_out_, seed=seed)
-    return save_full_bundle(out, fc_model=fc, selector=selector, extractor_config=extractor.config(),
+    return save_full_bundle(out, fc_model=fc, selector=selector, extractor_config=extractor.config().model_dump(),
                             threshold=0.5, metrics={}, extra_config={"note": "speed benchmark: untrained"})
 
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         args.images, args.input_scale, args.rounds = 4, 0.25, 1
 
     from aesthetic.bundles.model import load_model
-    from aesthetic.nima import default_weights_path
+    from aesthetic.feature_extraction.nima import default_weights_path
 
     paths = real_photos(args.images)
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:

@@ -7,7 +7,7 @@ import numpy as np
 from aesthetic.imageio import Letterbox
 from ..weights import KnownWeights, ResolvedWeights
 from .registry import register_branch
-from .base import Branch
+from .base import Branch, DataConfig
 
 # Keras adds a Rescaling(1/sqrt(std)) after its Normalization layer only when
 # weights == "imagenet"; a local copy of the same file must get the same graph.
@@ -18,15 +18,12 @@ _IMAGENET_STDDEV_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 class EfficientNet(Branch):
     name = "efficientnet"
     width = 2560
-    policy = Letterbox(size=600)
+    data_config = DataConfig(policy=Letterbox(size=600))  # pixels as they are: the model normalises inside
     description = "EfficientNetB7, global average pooled, letterbox 600x600"
     known_weights = (KnownWeights(
         "efficientnetb7_notop.h5", 258_076_736,
         "69c0b6daa325aed69eb93af7c04c19fd04a5af45783ba0756ad2307143acdc5f",
         "Keras ImageNet EfficientNetB7 (no top)"),)
-
-    def preprocess(self, batch: np.ndarray) -> np.ndarray:
-        return batch.astype(np.float32)  # the model rescales and normalises internally
 
     def _backbone(self, weights: ResolvedWeights):
         import keras

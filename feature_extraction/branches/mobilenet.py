@@ -8,12 +8,10 @@ dense head unchanged. Input policy is NIMA's own: squash to 224x224.
 
 from __future__ import annotations
 
-import numpy as np
-
 from aesthetic.imageio import Resize
 from ..weights import KnownWeights, ResolvedWeights
 from .registry import register_branch
-from .base import Branch
+from .base import Branch, DataConfig
 from .multigap import _gap_concat
 
 NIMA_WEIGHTS = KnownWeights(
@@ -40,12 +38,9 @@ def build_nima(weights_path=None):
 class MobileNetBranch(Branch):
     name = "mobilenet"
     width = 5952
-    policy = Resize(height=224, width=224)
+    data_config = DataConfig(policy=Resize(height=224, width=224), divisor=127.5, offset=-1.0)
     description = "MobileNet v1, GAP of the 13 depthwise-separable blocks; NIMA (AVA) weights offline"
     known_weights = (NIMA_WEIGHTS,)
-
-    def preprocess(self, batch: np.ndarray) -> np.ndarray:
-        return batch.astype(np.float32) / 127.5 - 1.0
 
     def _backbone(self, weights: ResolvedWeights):
         import keras

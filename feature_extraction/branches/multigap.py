@@ -7,12 +7,10 @@ Input: max side 996 with aspect kept, so batches are grouped by shape.
 
 from __future__ import annotations
 
-import numpy as np
-
 from aesthetic.imageio import MaxSide
 from ..weights import KnownWeights, ResolvedWeights
 from .registry import register_branch
-from .base import Branch
+from .base import Branch, DataConfig
 
 
 def _gap_concat(base, layer_names, name):
@@ -27,16 +25,12 @@ def _gap_concat(base, layer_names, name):
 class MultiGap(Branch):
     name = "multigap"
     width = 16928
-    policy = MaxSide(side=996, upscale=True)
+    data_config = DataConfig(policy=MaxSide(side=996, upscale=True), divisor=127.5, offset=-1.0, min_side=75)
     description = "InceptionResNetV2, GAP of the 43 'mixed' layers (MLSP), max side 996"
-    min_side = 75
     known_weights = (KnownWeights(
         "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5", 219_055_592,
         "937fb087127afa1d6d09f5eed7e560fc9ef20d3c6583b54653141c922a6dee0f",
         "Keras ImageNet InceptionResNetV2 (no top)"),)
-
-    def preprocess(self, batch: np.ndarray) -> np.ndarray:
-        return batch.astype(np.float32) / 127.5 - 1.0
 
     def _backbone(self, weights: ResolvedWeights):
         import keras

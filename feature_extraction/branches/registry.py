@@ -26,3 +26,8 @@ def get_branch(name: str) -> "Branch":
 
 def list_branches() -> list[str]:
     return list(_REGISTRY)
+
+
+def largest_input_side() -> int:
+    """The longest side any registered branch resizes a photo to (996: multigap's max side)."""
+    return max(cls.data_config.longest_side for cls in _REGISTRY.values())

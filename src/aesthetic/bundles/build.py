@@ -22,7 +22,7 @@ from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
 from aesthetic.labels import LabelTable
-from aesthetic.nima import default_weights_path
+from aesthetic.feature_extraction.nima import default_weights_path
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ class ModelScorer:
 
 
 class NimaPeerScorer:
-    """The NIMA peer (``aesthetic.nima.NimaScorer``): mean of the predicted 1..10 rating
+    """The NIMA peer (``aesthetic.feature_extraction.nima.NimaScorer``): mean of the predicted 1..10 rating
     distribution, called aesthetic when above 5 (the AVA convention)."""
 
     kind = "peer"

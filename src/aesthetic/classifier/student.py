@@ -6,8 +6,8 @@ backbone is run), with the binary distillation loss of :mod:`aesthetic.classifie
 
 Network (:func:`build_student`)::
 
-    pixels (n, s, s, 3) float32 in 0..255  (images squashed to s x s, NIMA's policy; s = 224)
-      -> Rescaling to [-1, 1] (MobileNet's preprocessing, inside the model)
+    pixels (n, s, s, 3) float32 in 0..255  (images squashed to s x s, the mobilenet branch's policy; s = 224)
+      -> Rescaling to [-1, 1] (the mobilenet branch's scaling, inside the model)
       -> MobileNet v1 backbone, global average pooled (1024)   initialised from the NIMA file
       -> [Dense(h) -> ReLU -> Dropout] per ``head`` width -> Dense(1) "logit" -> sigmoid
 
@@ -32,15 +32,19 @@ from aesthetic.classifier.fc import (LOGIT_LAYER, choose_threshold, fit_keras, l
                                      predict_batched, row_weights, stratified_group_split)
 from aesthetic.fileio import PathLike
 from aesthetic.metrics import validation_summary
+from aesthetic.feature_extraction.branches.mobilenet import MobileNetBranch, build_nima
 
 log = logging.getLogger(__name__)
+
+#: The student's backbone is the mobilenet branch's: its input size and pixel scaling.
+BACKBONE_DATA = MobileNetBranch.data_config
 
 
 class StudentConfig(BaseModel):
     """How the end-to-end student is built and trained; saved in its bundle."""
 
     model_config = ConfigDict(frozen=True)
-    image_size: int = Field(224, ge=32)
+    image_size: int = Field(BACKBONE_DATA.longest_side, ge=32)
     head: tuple[int, ...] = (128,)
     dropout: float = Field(0.3, ge=0.0, lt=1.0)
     temperature: float = Field(2.0, gt=0.0)
@@ -58,16 +62,15 @@ class StudentConfig(BaseModel):
     seed: int = 0
 
 
-def build_student(image_size: int = 224, backbone_weights: PathLike | None = None, head: Sequence[int] = (128,),
-                  dropout: float = 0.3, trainable_backbone_layers: int = 0, seed: int = 0):
+def build_student(image_size: int = BACKBONE_DATA.longest_side, backbone_weights: PathLike | None = None,
+                  head: Sequence[int] = (128,), dropout: float = 0.3, trainable_backbone_layers: int = 0,
+                  seed: int = 0):
     """Keras model ``(n, s, s, 3)`` pixel values 0..255 -> ``(n, 1)`` P(aesthetic) (see module docstring).
 
     ``backbone_weights``: the NIMA file (``nima_mobilenet_aesthetic.hdf5``), whose MobileNet
     layers initialise the backbone; None leaves it random (seeded).
     """
     import keras
-
-    from aesthetic.feature_extraction.branches.mobilenet import build_nima
 
     keras.utils.set_random_seed(seed)
     _, backbone = build_nima(str(backbone_weights) if backbone_weights is not None else None)
@@ -79,7 +82,7 @@ def build_student(image_size: int = 224, backbone_weights: PathLike | None = Non
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
     pixels = keras.Input((image_size, image_size, 3), name="pixels")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(pixels)
+    x = keras.layers.Rescaling(1 / BACKBONE_DATA.divisor, offset=BACKBONE_DATA.offset, name="to_minus1_1")(pixels)
     x = backbone(x)
     for k, width in enumerate(head):
         x = keras.layers.Dense(width, activation="relu", name=f"head_{k}",

@@ -2,7 +2,9 @@
 
 Scores an image with a 10-bin distribution over ratings 1..10; its mean score > 5 is
 AVA's "aesthetic" rule. Used as the peer baseline beside the project's models and
-as real pretrained weights for the mobilenet branch and the end-to-end student.
+as real pretrained weights for the mobilenet branch and the end-to-end student. It lives
+with the mobilenet branch, whose backbone and data settings (squash to 224 x 224, pixels
+to [-1, 1]) it shares.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from aesthetic.imageio import Resize
 from aesthetic.shared import shared_file
-from aesthetic.feature_extraction.branches.mobilenet import NIMA_WEIGHTS, build_nima
-from aesthetic.feature_extraction.weights import resolve_weights
 
-NIMA_POLICY = Resize(height=224, width=224)
+from .branches.base import DataConfig
+from .branches.mobilenet import NIMA_WEIGHTS, MobileNetBranch, build_nima
+from .weights import resolve_weights
+
+#: NIMA's trained geometry and scaling: the mobilenet branch's.
+NIMA_DATA: DataConfig = MobileNetBranch.data_config
 RATINGS = np.arange(1, 11, dtype=np.float64)
 
 
@@ -33,7 +37,7 @@ def mean_score(distribution: np.ndarray) -> np.ndarray:
 
 
 class NimaScorer:
-    """NIMA at its trained geometry (squash to 224x224, inputs scaled to [-1, 1])."""
+    """NIMA at its trained geometry (:data:`NIMA_DATA`: squash to 224x224, inputs scaled to [-1, 1])."""
 
     name = "NIMA (MobileNet, AVA)"
 
@@ -47,7 +51,7 @@ class NimaScorer:
         self.model, self.backbone = build_nima(self.weights.path)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return np.stack([NIMA_POLICY.apply(im) for im in images]).astype(np.float32) / 127.5 - 1.0
+        return NIMA_DATA.normalize(np.stack([NIMA_DATA.prepare(im) for im in images]))
 
     def predict_images(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(distributions (n, 10), mean scores (n,)) of uint8 RGB images."""
