@@ -44,8 +44,8 @@ def _metrics_table(title: str, metrics: dict, threshold: float):
     table.add_column("validation metric")
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{threshold:.4f}")
-    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "agreement",
-                "teacher_correlation", "epochs_run"):
+    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "srcc", "plcc", "mae", "emd",
+                "agreement", "teacher_correlation", "teacher_srcc", "epochs_run"):
         if key in metrics:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -62,6 +62,11 @@ def register(app: typer.Typer) -> None:
         branches: Optional[str] = typer.Option(None, help="Branches to use without --selection (default: all)."),
         labels: Optional[Path] = typer.Option(None, help="Label file (CSV or AVA JSON) instead of the store's labels."),
         label_source: str = typer.Option("binary", help="binary | mean | distribution (for --labels CSVs)."),
+        target: str = typer.Option("binary", help="binary: P(aesthetic) from 0/1 labels | distribution: 10-way "
+                                                  "rating head, EMD loss (needs distributions) | mean: mean-score "
+                                                  "head, Huber loss (needs 1-10 scores)."),
+        score_scale: float = typer.Option(0.5, "--score-scale", help="Score heads: P(aesthetic) = "
+                                          "sigmoid((mean - score threshold) / scale)."),
         score_threshold: float = typer.Option(5.0, "--score-threshold", help="Mean score above which an image is aesthetic."),
         margin: float = typer.Option(0.0, help="Drop scores within +-margin of the score threshold."),
         hidden: str = typer.Option("512,128,32", help="FC hidden layer widths."),
@@ -84,6 +89,7 @@ def register(app: typer.Typer) -> None:
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.labels import LabelError, LabelRule, load_labels
         from aesthetic.model import BundleError
+        from aesthetic.scores import ScoreRule
         from aesthetic.training import train_from_store
 
         try:
@@ -91,18 +97,22 @@ def register(app: typer.Typer) -> None:
                               patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                               validation_fraction=validation_fraction, threshold_metric=threshold_metric,
                               class_weight="none" if no_class_weight else "balanced", seed=seed)
+            if target not in ("binary", "distribution", "mean"):
+                raise typer.BadParameter(f"--target {target!r}: expected binary, distribution or mean")
             rule = LabelRule(source=label_source, threshold=score_threshold, margin=margin)
             table = load_labels(labels, rule) if labels is not None else None
             rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
                                                        "describe": rule.describe()}
             model, result = train_from_store(
                 features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=config,
-                branches=[b.strip() for b in branches.split(",")] if branches else None)
+                branches=[b.strip() for b in branches.split(",")] if branches else None, target=target,
+                score_rule=ScoreRule(threshold=score_threshold, scale=score_scale))
         except (ValidationError, LabelError, FeatureStoreError, SelectionError, BundleError, ValueError,
                 OSError) as exc:
             fail(exc)
+        head = "" if target == "binary" else f", {target} head"
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
-                                     f"({', '.join(model.branches)})", result.metrics, result.threshold))
+                                     f"({', '.join(model.branches)}{head})", result.metrics, result.threshold))
         console.print(f"wrote model bundle [bold]{out}[/bold]")
 
     @app.command("distill")
@@ -167,7 +177,8 @@ def register(app: typer.Typer) -> None:
     def predict_cmd(
         model: Path = typer.Argument(..., help="Model bundle (full or student)."),
         images: List[str] = typer.Argument(..., help="Image files, folders, globs or CSVs."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error "
+                                           "(plus mean_score,score_std after p_aesthetic for a score bundle)."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1),
     ) -> None:
@@ -196,10 +207,15 @@ def register(app: typer.Typer) -> None:
             table = Table(title=f"{loaded.kind} model, threshold {result.threshold:.4f}")
             table.add_column("path", overflow="fold")
             table.add_column("p_aesthetic", justify="right")
+            if result.has_scores:
+                table.add_column("mean score (1-10)", justify="right")
+                table.add_column("score std", justify="right")
             table.add_column("label")
             for row in rows:
                 if not row["error"]:
-                    table.add_row(row["path"], f"{row['p_aesthetic']:.4f}",
+                    ratings = [] if not result.has_scores else [
+                        f"{row['mean_score']:.2f}", "—" if row["score_std"] is None else f"{row['score_std']:.2f}"]
+                    table.add_row(row["path"], f"{row['p_aesthetic']:.4f}", *ratings,
                                   "aesthetic" if row["label"] == 1 else "not")
             console.print(table)
         n_ok = int(result.ok.sum())
