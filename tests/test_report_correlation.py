@@ -151,3 +151,18 @@ def test_nima_peer_gets_correlation_rows_on_rated_smoke(rated_suite, nima_file):
     assert c.n == 3 and 1.0 <= ss.scores[peer.name].min() and ss.scores[peer.name].max() <= 10.0
     expected = np.mean((ss.scores[peer.name][rated] > 5) == (ss.human[rated] > 5))
     assert c.accuracy_at_threshold == pytest.approx(expected)
+
+
+def test_shipped_template_suite_parses_and_maps_the_five_kinds():
+    from aesthetic.reports.suite import parse_suite
+
+    spec = parse_suite(Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "template.toml")
+    assert {"Small_balanced", "Large_balanced", "Set_A_100_100", "Set_B_100_100", "All_negative_1000"} == set(spec.sets)
+    assert spec.sets["All_negative_1000"].folders == {"0": "data/snapshots_1000/"}
+
+
+def test_shipped_shared_data_suite_has_a_rated_set():
+    from aesthetic.reports.suite import parse_suite
+
+    spec = parse_suite(Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "shared_data.toml")
+    assert spec.sets["Rated_smoke"].scores == "rating_distribution"

@@ -132,3 +132,17 @@ def test_distilled_fc_student_keeps_the_score_head(dist_bundle, tmp_path):
     teacher = load_model(dist_bundle)
     assert student.head == "distribution" and student.score_rule == teacher.score_rule
     assert "teacher_srcc" in json.loads((out / "metrics.json").read_text())
+
+
+def test_end_to_end_student_keeps_the_score_head(dist_bundle, tiny_images, tmp_path):
+    from aesthetic.student import StudentConfig, distill_end_to_end
+
+    config = StudentConfig(image_size=32, head=(8,), epochs=1, patience=1, batch_size=8)
+    student, metrics = distill_end_to_end(dist_bundle, tmp_path / "student", config=config, backbone_weights=None)
+    assert student.kind == "student" and student.head == "distribution"
+    assert student.score_rule == load_model(dist_bundle).score_rule
+    assert "teacher_srcc" in metrics
+    pred = student.predict(tiny_images[0][:4], progress=False)
+    assert pred.columns() == ["path", "p_aesthetic", "mean_score", "score_std", "label", "error"]
+    assert np.all((pred.mean_score >= 1) & (pred.mean_score <= 10))
+    np.testing.assert_allclose(pred.p_aesthetic, ScoreRule().probability(pred.mean_score), atol=1e-5)
