@@ -166,7 +166,7 @@ def rating_scatter(path: Path, set_name: str, human: np.ndarray, predicted: Mapp
     identity line and the ``threshold`` lines (the four quadrants are the agreements and
     disagreements of the 5.0 decision); SRCC/PLCC from ``stats`` (scorer -> CorrelationMetrics)."""
     names = list(predicted)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(4.6 * len(names), 5.0), 4.8), squeeze=False)
     h = np.asarray(human, np.float64)
     for ax, name in zip(axes[0], names):
         p = np.asarray(predicted[name], np.float64)
@@ -185,5 +185,5 @@ def rating_scatter(path: Path, set_name: str, human: np.ndarray, predicted: Mapp
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         ax.set_title(f"{name}\nSRCC {fmt(getattr(m, 'srcc', None))}, PLCC {fmt(getattr(m, 'plcc', None))}",
                      fontsize=9)
-    fig.suptitle(f"predicted vs human mean score on {set_name} (n={len(h)})", fontsize=11)
+    fig.suptitle(f"{set_name}: predicted vs human mean (n={len(h)})", fontsize=10)
     return _save(fig, path)
