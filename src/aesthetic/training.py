@@ -20,6 +20,7 @@ from aesthetic.distillation import DistillConfig, distill_fc, distill_score_fc, 
 from aesthetic.feature_store import FeatureStore, PathLike
 from aesthetic.labels import LabelTable
 from aesthetic.model import AestheticModel, BundleError, load_model, save_full_bundle
+from aesthetic.scores import ScoreRule, score_targets, train_score_head
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +69,19 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
 Target = Literal["binary", "distribution", "mean"]
 
 
-def store_score_targets(store: FeatureStore, labels: LabelTable | None, target: str) -> np.ndarray:
+def store_score_targets(store: FeatureStore, labels: LabelTable | None, target: str,
+                        degraded: np.ndarray | None = None) -> np.ndarray:
     """Score targets of every store row from ``labels``, joined on source id (augmented rows take
-    their source's): ``(n, 10)`` distributions or ``(n,)`` means, NaN where the file has none."""
-    from aesthetic.scores import score_targets
-
+    their source's): ``(n, 10)`` distributions or ``(n,)`` means, NaN where the file has none.
+    Rows flagged in ``degraded`` (``(n,)`` bool: sensitivity copies labelled "not aesthetic") get
+    :func:`aesthetic.scores.low_score_distribution` / ``low_score_mean``."""
     if labels is None:
         raise ValueError(f"--target {target} needs human scores: pass --labels with mean scores or rating "
                          "distributions (a store holds binary labels only)")
     if target == "distribution" and np.isnan(labels.distributions).all():
         raise ValueError("--target distribution needs rating distributions: use --label-source distribution "
                          "(a CSV column of 10 vote counts) or an AVA JSON label file")
-    return score_targets(labels, source_ids(store.ids), target)
+    return score_targets(labels, source_ids(store.ids), target, degraded)
 
 
 def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
                      labels: LabelTable | None = None, label_rule: Mapping[str, Any] | None = None,
                      fc_config: FCConfig = FCConfig(), branches: Sequence[str] | None = None,
                      extractor_config: Mapping[str, Any] | None = None, target: Target = "binary",
-                     score_rule: Any = None) -> tuple[AestheticModel, FCResult]:
+                     score_rule: ScoreRule | None = None) -> tuple[AestheticModel, FCResult]:
     """Train the FC on the labelled, extracted rows of ``features`` and write a full bundle to ``out``.
 
     ``selection``: a saved selector (PCA or GA); without it all features of ``branches``
@@ -99,8 +101,6 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
     ``labels`` file's ``"distribution"`` (EMD) or ``"mean"`` scores (Huber); a score bundle
     stores ``score_rule`` (:class:`aesthetic.scores.ScoreRule`, default mean >= 5) to derive P.
     """
-    from aesthetic.scores import ScoreRule, train_score_head
-
     if target not in ("binary", "distribution", "mean"):
         raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
     with FeatureStore.open(features) as store:

@@ -22,6 +22,7 @@ import numpy as np
 from aesthetic import datasets
 from aesthetic.datasets import Manifest, ManifestError
 from aesthetic.imageio import IMAGE_SUFFIXES
+from aesthetic.labels import LabelError, LabelRule, read_csv_labels
 
 
 class SourceError(ValueError):
@@ -43,8 +44,6 @@ def read_human_scores(csv_path: str | Path, column: str) -> dict[str, float]:
     """Human mean scores (1-10) of a labels CSV's rows, by ``path`` as written; rows with an empty
     cell are left out. ``column`` holds mean scores or 10 space-separated vote counts (AVA rating
     distributions; their mean is taken), told apart by the first non-empty cell."""
-    from aesthetic.labels import LabelError, LabelRule, read_csv_labels
-
     csv_path = Path(csv_path)
     try:
         with open(csv_path, newline="", encoding="utf-8") as fh:
