@@ -119,11 +119,15 @@ DESCRIPTIONS: dict[str, str] = {
     "SetSpec.labels": "A labels CSV (path,label), relative to the TOML file.",
     "SetSpec.folders": "A folder per class: `{\"1\" = \"good/\", \"0\" = \"bad/\"}`.",
     "SetSpec.part": "`train` or `test`: one part of the suite's split of this source.",
+    "SetSpec.scores": "Column of the labels CSV with human 1-10 mean scores or 10 vote counts: the report adds SRCC/PLCC for 1-10 scorers.",
     "SetSpec.sources": "Several sources in one set (instead of one inline source).",
     "SetSpec.description": "One line shown in the report.",
     "SourceSpec.labels": "A labels CSV, relative to the TOML file.",
     "SourceSpec.folders": "A folder per class.",
     "SourceSpec.part": "`train` or `test` part of the split.",
+    "SourceSpec.scores": "Column of the labels CSV with human 1-10 mean scores or rating distributions.",
+    "ScoreRule.threshold": "Mean score at which P(aesthetic) = 0.5; aesthetic when mean >= threshold (`--score-threshold`).",
+    "ScoreRule.scale": "P(aesthetic) = sigmoid((mean - threshold) / scale), in rating points (`--score-scale`).",
     "SplitSpec.test_fraction": "Share of each label that goes to the test part.",
     "SplitSpec.seed": "Each image's part is fixed by sha256(\"seed:path\").",
     "RobustnessSpec.set": "Name of the set to transform (one of `sets`).",
@@ -187,6 +191,7 @@ def sections():
     from aesthetic.benchmarks.report.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
     from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
     from aesthetic.classifier.student import StudentConfig
+    from aesthetic.classifier.scores import ScoreRule
 
     return [
         ("Feature extraction",
@@ -207,9 +212,10 @@ def sections():
          "options map onto them one to one). Saved with their fitted state by `selector.save(path)`.",
          [BranchPCA, GeneticSelector]),
         ("Classifier and distillation",
-         "`aesthetic train` (FCConfig), `aesthetic distill` (DistillConfig) and `aesthetic distill "
-         "--end-to-end` (StudentConfig, AugmentConfig). Each is saved in the bundle's `config.json`.",
-         [FCConfig, DistillConfig, StudentConfig, AugmentConfig]),
+         "`aesthetic train` (FCConfig; ScoreRule for `--target distribution|mean`), `aesthetic distill` "
+         "(DistillConfig) and `aesthetic distill --end-to-end` (StudentConfig, AugmentConfig). Each is saved "
+         "in the bundle's `config.json`.",
+         [FCConfig, ScoreRule, DistillConfig, StudentConfig, AugmentConfig]),
         ("Explanations",
          "`aesthetic explain` options, or `aesthetic.explain.pipeline.ExplainConfig` in Python; recorded in "
          "every explanation's JSON.",

@@ -49,7 +49,7 @@ def test_data_settings_scale_and_pad():
 def test_nima_the_student_and_explanations_read_the_branch_settings():
     from aesthetic.explain.pipeline import ExplainConfig
     from aesthetic.feature_extraction.nima import NIMA_DATA
-    from aesthetic.student import StudentConfig
+    from aesthetic.classifier.student import StudentConfig
 
     assert NIMA_DATA is get_branch("mobilenet").data_config
     assert StudentConfig().image_size == NIMA_DATA.policy.height == 224

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from aesthetic.metrics import BinaryMetrics, binary_metrics, predict, roc_auc
+from aesthetic.metrics import (BinaryMetrics, CorrelationMetrics, binary_metrics, correlation_metrics, predict,
+                               roc_auc)
 from aesthetic.bundles.scoring import Scorer, ScoreTable, check_scorers, iter_image_batches, score_items
 from aesthetic.sources import LabeledImage
 from aesthetic.benchmarks.report.suite import ResolvedSet, Suite
@@ -37,6 +38,8 @@ class BenchmarkOptions(BaseModel):
                                                                     "(None: `aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE`).")
     n_bins: int = Field(10, ge=2, description="Bins of the calibration (reliability) plots.")
     progress: bool = Field(True, description="Show progress bars (not part of the result).")
+    n_resamples: int = Field(2000, ge=100, description="Bootstrap resamples of the SRCC/PLCC intervals.")
+    seed: int = Field(0, description="Seed of the bootstrap resamples.")
     #: further training sets (name -> LabeledImage list, e.g. what the project's model was trained on)
     extra_training_sets: dict[str, list[Any]] = Field(
         default_factory=dict, exclude=True,
@@ -52,6 +55,7 @@ class SetScores:
     y: np.ndarray                       # (n,) int64
     scores: dict[str, np.ndarray]       # scorer -> (n,) float64
     unreadable: dict[str, str]          # path -> reason
+    human: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) human 1-10 mean, NaN = none
 
 
 @dataclass
@@ -76,6 +80,8 @@ class BenchmarkResult:
     sets: dict[str, ResolvedSet]
     set_scores: dict[str, SetScores]
     metrics: dict[str, dict[str, BinaryMetrics]]            # set -> scorer -> metrics
+    #: set -> scorer -> agreement with human scores; only sets with rated images, only rating scorers
+    correlations: dict[str, dict[str, CorrelationMetrics]] = field(default_factory=dict)
     robustness_set: str | None = None
     robustness: list[RobustnessRow] = field(default_factory=list)
     baselines: list[Any] = field(default_factory=list)      # fitted HandcraftedLogistic
@@ -90,7 +96,8 @@ class BenchmarkResult:
 def _scorer_meta(s: Scorer) -> dict[str, Any]:
     return {"name": s.name, "kind": s.kind, "threshold": float(s.threshold),
             "decision": f"score {'>=' if s.inclusive else '>'} {s.threshold:g}", "inclusive": bool(s.inclusive),
-            "probabilistic": bool(s.probabilistic), "score_label": s.score_label}
+            "probabilistic": bool(s.probabilistic), "score_label": s.score_label,
+            "rates": bool(getattr(s, "rates", False))}
 
 
 def fit_suite_baselines(train: ResolvedSet, batch_size: int = 32, progress: bool = True
@@ -121,8 +128,21 @@ def _set_scores(name: str, items: Sequence[LabeledImage], table: ScoreTable,
     unreadable = {str(i.path): table.failed.get(str(i.path), "not scored")
                   for i, good in zip(items, ok) if not good}
     y = np.array([i.label for i, good in zip(items, ok) if good], dtype=np.int64)
+    human = np.array([np.nan if i.score is None else i.score for i, good in zip(items, ok) if good], np.float64)
     scores = {s: v[rows[ok]] for s, v in table.scores.items()}
-    return SetScores(name=name, y=y, scores=scores, unreadable=unreadable)
+    return SetScores(name=name, y=y, scores=scores, unreadable=unreadable, human=human)
+
+
+def set_correlations(ss: SetScores, scorers: Sequence[Scorer], n_resamples: int = 2000, seed: int = 0
+                     ) -> dict[str, CorrelationMetrics]:
+    """Correlation of every rating scorer (``rates``) with the set's human scores, on the rated
+    images; empty when the set has no human scores or no scorer rates."""
+    rated = np.isfinite(ss.human) if len(ss.human) else np.zeros(0, bool)
+    if not rated.any():
+        return {}
+    return {s.name: correlation_metrics(ss.human[rated], ss.scores[s.name][rated], s.threshold, s.inclusive,
+                                        n_resamples, seed)
+            for s in scorers if getattr(s, "rates", False)}
 
 
 def run_robustness(scorers: Sequence[Scorer], set_scores: SetScores, items: Sequence[LabeledImage],
@@ -226,6 +246,7 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
 
     set_scores: dict[str, SetScores] = {}
     metrics: dict[str, dict[str, BinaryMetrics]] = {}
+    correlations: dict[str, dict[str, CorrelationMetrics]] = {}
     for name, rset in suite.sets.items():
         ss = _set_scores(name, rset.items, table, position)
         set_scores[name] = ss
@@ -237,9 +258,12 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
                                                 probabilities=s.probabilistic, n_bins=options.n_bins,
                                                 inclusive=s.inclusive)
                          for s in scorers}
+        found = set_correlations(ss, scorers, options.n_resamples, options.seed)
+        if found:
+            correlations[name] = found
 
     result = BenchmarkResult(suite=suite, scorers=[_scorer_meta(s) for s in scorers], sets=suite.sets,
-                             set_scores=set_scores, metrics=metrics, baselines=baselines,
+                             set_scores=set_scores, metrics=metrics, correlations=correlations, baselines=baselines,
                              baseline_train=baseline_train, notes=notes, timings=timings,
                              environment=environment(), options=options)
 

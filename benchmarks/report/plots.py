@@ -5,6 +5,7 @@
 * :func:`roc_overlay`: every scorer's ROC on one set, so "does the model beat aspect
   ratio?" is one glance.
 * :func:`robustness_heatmap`: accuracy of every scorer under every transformation.
+* :func:`rating_scatter`: predicted vs human mean score of every rating scorer on one set.
 """
 
 from __future__ import annotations
@@ -156,4 +157,33 @@ def robustness_heatmap(path: Path, set_name: str, transforms: Sequence[str], sco
     ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(scorers)), scorers, fontsize=8)
     ax.set_title(f"accuracy under test-time transformations ({set_name})")
+    return _save(fig, path)
+
+
+def rating_scatter(path: Path, set_name: str, human: np.ndarray, predicted: Mapping[str, np.ndarray],
+                   stats: Mapping[str, Any], threshold: float = 5.0) -> Path:
+    """One panel per rating scorer: predicted vs human 1-10 mean score of the rated images, the
+    identity line and the ``threshold`` lines (the four quadrants are the agreements and
+    disagreements of the 5.0 decision); SRCC/PLCC from ``stats`` (scorer -> CorrelationMetrics)."""
+    names = list(predicted)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(4.6 * len(names), 5.0), 4.8), squeeze=False)
+    h = np.asarray(human, np.float64)
+    for ax, name in zip(axes[0], names):
+        p = np.asarray(predicted[name], np.float64)
+        lo = float(min(h.min(), p.min(), threshold)) - 0.3
+        hi = float(max(h.max(), p.max(), threshold)) + 0.3
+        ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1, label="identity")
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=0.8)
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
+        ax.scatter(h, p, s=18, alpha=0.7, color="tab:blue")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel("human mean score (1-10)")
+        ax.set_ylabel("predicted mean score (1-10)")
+        m = stats.get(name)
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        ax.set_title(f"{name}\nSRCC {fmt(getattr(m, 'srcc', None))}, PLCC {fmt(getattr(m, 'plcc', None))}",
+                     fontsize=9)
+    fig.suptitle(f"{set_name}: predicted vs human mean (n={len(h)})", fontsize=10)
     return _save(fig, path)

@@ -6,7 +6,9 @@ An existing destination is replaced only if it is empty or holds a previous repo
 
 ``report.md`` leads with the command that made it and the headline table (rows =
 scorers, columns = sets, accuracy, as the original system's results table), then
-the shortcut check against the hand-crafted baselines, the data and its caveats,
+the correlation with human ratings (sets whose labels carry 1-10 mean scores or rating
+distributions, scorers that output a 1-10 score), the shortcut check against the
+hand-crafted baselines, the data and its caveats,
 the leakage check, per-set details with figures, robustness and the baselines'
 coefficients. ``report.json`` holds every number; ``splits/<set>.csv`` lists the
 exact images of each set (a labels CSV that can be re-read).
@@ -229,6 +231,42 @@ def _details_section(result: BenchmarkResult, plots: dict[str, dict[str, str]],
     return lines
 
 
+def _ci(interval: list[float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _correlation_section(result: BenchmarkResult, scatters: dict[str, str]) -> list[str]:
+    """SRCC/PLCC with bootstrap intervals, MAE and accuracy at 5.0 per rated set and rating scorer;
+    nothing at all when no set carries human scores."""
+    rated = {name: int(np.isfinite(ss.human).sum()) for name, ss in result.set_scores.items()
+             if len(ss.human) and np.isfinite(ss.human).any()}
+    if not rated:
+        return []
+    lines = ["## Correlation with human ratings", "",
+             "Sets whose labels carry human 1-10 mean scores (or rating distributions, of which the mean is "
+             "taken), scored by every scorer that outputs a 1-10 mean score. SRCC: Spearman rank correlation; "
+             "PLCC: Pearson linear correlation (scipy.stats); in brackets the 95% percentile bootstrap interval "
+             "over resampled images (fixed seed). Accuracy at 5.0: the scorer's `score > 5` decision agrees "
+             "with the human `mean > 5`. MAE in rating points.", ""]
+    for name, n_rated in rated.items():
+        lines += [f"### {name} ({n_rated} rated images)", ""]
+        by_scorer = result.correlations.get(name, {})
+        if not by_scorer:
+            lines += ["No scorer outputs a 1-10 score here (add `--nima`, or benchmark a bundle trained with "
+                      "`--target distribution` or `--target mean`).", ""]
+            continue
+        rows, notes = [], set()
+        for scorer, c in by_scorer.items():
+            rows.append([scorer, str(c.n), _num(c.srcc) + _ci(c.srcc_ci), _num(c.plcc) + _ci(c.plcc_ci),
+                         f"{c.accuracy_at_threshold:.3f}", f"{c.mae:.3f}"])
+            notes.update(c.notes)
+        lines += [_table(["scorer", "n", "SRCC [95% CI]", "PLCC [95% CI]", "accuracy at 5.0", "MAE"], rows), ""]
+        lines += [f"- {n}" for n in sorted(notes)] + ([""] if notes else [])
+        if name in scatters:
+            lines += [f"![predicted vs human mean score on {name}]({scatters[name]})", ""]
+    return lines
+
+
 def _robustness_section(result: BenchmarkResult, heatmap: str | None) -> list[str]:
     lines = ["## Robustness", ""]
     if not result.robustness:
@@ -277,7 +315,7 @@ def _baselines_section(result: BenchmarkResult) -> list[str]:
 
 def render_markdown(result: BenchmarkResult, command: str, created: str,
                     plots: dict[str, dict[str, str]], overlays: dict[str, str],
-                    heatmap: str | None) -> str:
+                    heatmap: str | None, scatters: dict[str, str] | None = None) -> str:
     spec = result.suite.spec
     env = result.environment
     mach = env.get("machine", {})
@@ -292,8 +330,9 @@ def render_markdown(result: BenchmarkResult, command: str, created: str,
               _headline(result, "accuracy"), "", "### ROC-AUC per set", "",
               "\"undefined\" where a set holds one class only.", "",
               _headline(result, "roc_auc"), "", "### Balanced accuracy per set", "",
-              _headline(result, "balanced_accuracy"), "",
-              "## Shortcut check", "",
+              _headline(result, "balanced_accuracy"), ""]
+    lines += _correlation_section(result, scatters or {})
+    lines += ["## Shortcut check", "",
               "A model that cannot beat a logistic regression on aspect ratio alone has learned "
               "the framing of the sources, not aesthetics.", ""]
     lines += _shortcut_check(result) + [""]
@@ -327,6 +366,8 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
                  for name, rset in result.sets.items()},
         "metrics": {set_name: {s: m.to_dict() for s, m in by.items()}
                     for set_name, by in result.metrics.items()},
+        "correlations": {set_name: {s: c.to_dict() for s, c in by.items()}
+                         for set_name, by in result.correlations.items()},
         "robustness": {"set": result.robustness_set,
                        "rows": [r.to_dict() for r in result.robustness]},
         "baselines": {"train": result.baseline_train,
@@ -334,6 +375,20 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
         "audit": result.audit.to_dict() if result.audit is not None else None,
         "notes": result.notes, "timings": result.timings, "environment": result.environment,
     }, nan_as_none=True)
+
+
+def _write_scatters(result: BenchmarkResult, root: Path) -> dict[str, str]:
+    """``plots/<set>/ratings.png`` for every set with correlation rows; set -> relative path."""
+    from aesthetic.benchmarks.report import plots as P
+
+    written = {}
+    for name, by_scorer in result.correlations.items():
+        ss = result.set_scores[name]
+        rated = np.isfinite(ss.human)
+        rel = f"plots/{slug(name)}/ratings.png"
+        P.rating_scatter(root / rel, name, ss.human[rated], {s: ss.scores[s][rated] for s in by_scorer}, by_scorer)
+        written[name] = rel
+    return written
 
 
 def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[str, str]], dict[str, str], str | None]:
@@ -388,8 +443,9 @@ def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> 
         if result.baselines:
             (tmp / "baselines.json").write_text(baselines_json(result.baselines))
         panels, overlays, heatmap = _write_plots(result, tmp)
+        scatters = _write_scatters(result, tmp)
         (tmp / "report.json").write_text(json.dumps(report_dict(result, command, created), indent=2))
-        markdown = render_markdown(result, command, created, panels, overlays, heatmap)
+        markdown = render_markdown(result, command, created, panels, overlays, heatmap, scatters)
         (tmp / "report.md").write_text(markdown)
         (tmp / "report.html").write_text(render_report_html(result, markdown, tmp), encoding="utf-8")
     return out

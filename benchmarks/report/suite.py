@@ -21,6 +21,10 @@ TOML file's folder. Minimal example::
     [sets.Negatives]
     folders = {"0" = "snapshots/"} # a folder per class
 
+    [sets.Rated]                  # human ratings: correlation rows (SRCC/PLCC) in the report
+    labels = "data/ava.csv"
+    scores = "rating_distribution" # a column of 1-10 mean scores or of 10 vote counts
+
     [sets.Mixed]                  # several sources in one set
     sources = [{labels = "data/labels.csv", part = "test"}, {folders = {"0" = "more/"}}]
 
@@ -35,14 +39,14 @@ Errors name the file and the key (``suite.toml: sets.Negatives.folders: ...``).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aesthetic.sources import (LabeledImage, Part, SourceError, deterministic_split,
-                                       labels_csv_text, read_class_folders, read_labels_csv)
+                                       labels_csv_text, read_class_folders, read_human_scores, read_labels_csv)
 from aesthetic.degradations import Transform, default_transforms
 
 if sys.version_info >= (3, 11):
@@ -60,16 +64,21 @@ class _Strict(BaseModel):
 
 
 class SourceSpec(_Strict):
-    """One source of labelled images: a labels CSV or a folder per class, optionally one split part."""
+    """One source of labelled images: a labels CSV or a folder per class, optionally one split part.
+    ``scores`` names a column of the labels CSV holding human 1-10 mean scores or rating
+    distributions (rows with an empty cell have no human score)."""
 
     labels: Optional[str] = None
     folders: Optional[dict[str, str]] = None
     part: Optional[Part] = None
+    scores: Optional[str] = None
 
     @model_validator(mode="after")
     def _one_kind(self):
         if (self.labels is None) == (self.folders is None):
             raise ValueError("give exactly one of `labels` (a CSV) or `folders` ({\"1\" = dir, \"0\" = dir})")
+        if self.scores is not None and self.labels is None:
+            raise ValueError("`scores` names a column of the `labels` CSV; class folders have none")
         return self
 
 
@@ -79,6 +88,7 @@ class SetSpec(_Strict):
     labels: Optional[str] = None
     folders: Optional[dict[str, str]] = None
     part: Optional[Part] = None
+    scores: Optional[str] = None
     sources: Optional[list[SourceSpec]] = None
     description: str = ""
 
@@ -86,7 +96,7 @@ class SetSpec(_Strict):
     def _one_kind(self):
         inline = self.labels is not None or self.folders is not None
         if self.sources is not None:
-            if inline or self.part is not None:
+            if inline or self.part is not None or self.scores is not None:
                 raise ValueError("give either `sources = [...]` or one inline source, not both")
             if not self.sources:
                 raise ValueError("`sources` is empty")
@@ -97,7 +107,7 @@ class SetSpec(_Strict):
     def source_list(self) -> list[SourceSpec]:
         if self.sources is not None:
             return list(self.sources)
-        return [SourceSpec(labels=self.labels, folders=self.folders, part=self.part)]
+        return [SourceSpec(labels=self.labels, folders=self.folders, part=self.part, scores=self.scores)]
 
 
 class SplitSpec(_Strict):
@@ -148,6 +158,11 @@ class ResolvedSet:
     def n_negative(self) -> int:
         return sum(1 for i in self.items if i.label == 0)
 
+    @property
+    def n_rated(self) -> int:
+        """Images with a human mean score."""
+        return sum(1 for i in self.items if i.score is not None)
+
 
 @dataclass
 class Suite:
@@ -173,6 +188,10 @@ def _resolve_source(spec: SourceSpec, base: Path, split: SplitSpec, key: str,
         if spec.labels is not None:
             items = read_labels_csv(base / spec.labels, require_labels=True)
             what = f"labels {spec.labels}"
+            if spec.scores is not None:
+                human = read_human_scores(base / spec.labels, spec.scores)
+                items = [replace(i, score=human.get(i.key)) for i in items]
+                what += f" (human scores: {spec.scores}, {sum(i.score is not None for i in items)} rated)"
         else:
             assert spec.folders is not None
             items = read_class_folders({k: base / v for k, v in spec.folders.items()})

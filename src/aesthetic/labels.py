@@ -66,19 +66,24 @@ class LabelRule(BaseModel):
 @dataclass
 class LabelTable:
     """Labels per image id. ``labels`` is ``(n,) float32`` in {0, 1} or NaN (dropped as ambiguous);
-    ``scores`` is ``(n,) float32`` mean scores (NaN for binary sources)."""
+    ``scores`` is ``(n,) float32`` mean scores (NaN for binary sources); ``distributions`` is
+    ``(n, 10) float64`` vote counts (NaN rows where a source has none: binary and mean sources)."""
 
     ids: list[str]
     labels: np.ndarray
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    distributions: np.ndarray = field(default_factory=lambda: np.zeros((0, N_BINS)))
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.float32)
         if self.scores.size == 0:
             self.scores = np.full(len(self.ids), np.nan, np.float32)
         self.scores = np.asarray(self.scores, dtype=np.float32)
-        if not (len(self.ids) == len(self.labels) == len(self.scores)):
-            raise LabelError("ids, labels and scores must have the same length")
+        if self.distributions.size == 0:
+            self.distributions = np.full((len(self.ids), N_BINS), np.nan)
+        self.distributions = np.asarray(self.distributions, dtype=np.float64).reshape(-1, N_BINS)
+        if not (len(self.ids) == len(self.labels) == len(self.scores) == len(self.distributions)):
+            raise LabelError("ids, labels, scores and distributions must have the same length")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -96,6 +101,26 @@ class LabelTable:
         """Labels for ``ids`` in that order; NaN for ids this table does not have."""
         table = self.as_dict()
         return np.array([table.get(str(i), np.nan) for i in ids], dtype=np.float32)
+
+    def _rows(self, ids: Sequence[str]) -> np.ndarray:
+        """Row of each of ``ids`` in this table, -1 where absent."""
+        where = {i: k for k, i in enumerate(self.ids)}
+        return np.array([where.get(str(i), -1) for i in ids], dtype=np.int64)
+
+    def lookup_scores(self, ids: Sequence[str]) -> np.ndarray:
+        """Mean scores ``(len(ids),) float32`` for ``ids`` in that order; NaN where unknown."""
+        rows = self._rows(ids)
+        out = np.full(len(rows), np.nan, np.float32)
+        out[rows >= 0] = self.scores[rows[rows >= 0]]
+        return out
+
+    def lookup_distributions(self, ids: Sequence[str]) -> np.ndarray:
+        """Vote counts ``(len(ids), 10) float64`` for ``ids`` in that order; NaN rows where unknown."""
+        rows = self._rows(ids)
+        out = np.full((len(rows), N_BINS), np.nan)
+        known = rows >= 0
+        out[known] = self.distributions[rows[known]]
+        return out
 
 
 # --------------------------------------------------------------------------- computations
@@ -173,11 +198,12 @@ def read_csv_labels(path: PathLike, rule: LabelRule = LabelRule()) -> LabelTable
         for col in (rule.path_column, needed):
             if col not in columns:
                 raise LabelError(f"{path}: no column {col!r} (has {', '.join(columns) or 'none'})")
-        ids, labels, scores = [], [], []
+        ids, labels, scores, dists = [], [], [], []
         for line, row in enumerate(reader, start=2):
             where = f"{path}:{line}"
             ids.append(row[rule.path_column])
             cell = (row.get(needed) or "").strip()
+            dists.append([math.nan] * N_BINS)
             if rule.source == "binary":
                 labels.append(_parse_binary(cell, where))
                 scores.append(math.nan)
@@ -191,14 +217,16 @@ def read_csv_labels(path: PathLike, rule: LabelRule = LabelRule()) -> LabelTable
                     raise LabelError(f"{where}: score {cell!r} is not a number") from None
             else:
                 try:
-                    scores.append(mean_from_distribution(_parse_counts(cell, where)))
+                    dists[-1] = _parse_counts(cell, where)
+                    scores.append(mean_from_distribution(dists[-1]))
                 except LabelError as exc:
                     raise LabelError(f"{where}: {exc}") from None
             labels.append(math.nan)
     scores_arr = np.asarray(scores, dtype=np.float64)
     if rule.source != "binary":
         labels = labels_from_scores(scores_arr, rule.threshold, rule.margin)
-    return LabelTable(ids, np.asarray(labels, np.float32), scores_arr.astype(np.float32))
+    return LabelTable(ids, np.asarray(labels, np.float32), scores_arr.astype(np.float32),
+                      np.asarray(dists, np.float64).reshape(-1, N_BINS))
 
 
 def read_ava_json(path: PathLike, threshold: float = 5.0, margin: float = 0.0) -> LabelTable:
@@ -226,7 +254,8 @@ def read_ava_json(path: PathLike, threshold: float = 5.0, margin: float = 0.0) -
         means = mean_from_distribution(np.asarray(counts, dtype=np.float64))
     except (LabelError, ValueError, TypeError) as exc:
         raise LabelError(f"{path}: {exc}") from None
-    return LabelTable(ids, labels_from_scores(means, threshold, margin), np.asarray(means, np.float32))
+    return LabelTable(ids, labels_from_scores(means, threshold, margin), np.asarray(means, np.float32),
+                      np.asarray(counts, np.float64))
 
 
 def load_labels(path: PathLike, rule: LabelRule = LabelRule()) -> LabelTable:

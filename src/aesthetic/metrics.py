@@ -226,3 +226,89 @@ def validation_summary(labels: np.ndarray, probabilities: np.ndarray, threshold:
     m = binary_metrics(y, np.asarray(probabilities, dtype=np.float64), threshold, probabilities=False)
     return {**summary, "accuracy": float(m.accuracy), "balanced_accuracy": float(m.balanced_accuracy),
             "f1": float(m.f1), "auc": float("nan") if m.roc_auc is None else float(m.roc_auc)}
+
+
+# --------------------------------------------------------------------------- correlation with human scores
+
+@dataclass
+class CorrelationMetrics:
+    """Agreement of a scorer's 1-10 mean scores with human mean scores on one set.
+
+    ``srcc``/``plcc``: Spearman's and Pearson's correlation (scipy.stats); ``*_ci``: the
+    ``level`` percentile bootstrap interval over ``n_resamples`` resamples of the image pairs
+    (numpy generator seeded with ``seed``; resamples where either side is constant are skipped).
+    ``accuracy_at_threshold``: fraction of images where ``predicted > threshold`` (``>=`` when the
+    scorer decides inclusively) agrees with ``human > threshold`` (AVA's rule). ``mae`` in
+    rating points. A value is None when undefined (fewer than 3 images, or a constant vector).
+    """
+
+    n: int
+    srcc: float | None
+    srcc_ci: list[float] | None
+    plcc: float | None
+    plcc_ci: list[float] | None
+    accuracy_at_threshold: float
+    threshold: float
+    mae: float
+    n_resamples: int
+    seed: int
+    level: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _corr(kind: str, a: np.ndarray, b: np.ndarray) -> float | None:
+    from scipy.stats import pearsonr, spearmanr
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float((spearmanr if kind == "srcc" else pearsonr)(a, b).statistic)
+
+
+def bootstrap_interval(kind: str, a: np.ndarray, b: np.ndarray, n_resamples: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap interval ``[low, high]`` of SRCC (``kind="srcc"``) or PLCC (``"plcc"``)
+    over paired resamples of ``(a, b)``; None with fewer than 3 pairs or fewer than half the
+    resamples defined."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 3:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(a), len(a))
+        v = _corr(kind, a[idx], b[idx])
+        if v is not None and np.isfinite(v):
+            values.append(v)
+    if len(values) < n_resamples / 2:
+        return None
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return [float(low), float(high)]
+
+
+def correlation_metrics(human: np.ndarray, predicted: np.ndarray, threshold: float = 5.0,
+                        inclusive: bool = False, n_resamples: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> CorrelationMetrics:
+    """:class:`CorrelationMetrics` of ``predicted`` 1-10 mean scores against ``human`` ones ``(n,)``."""
+    h = np.asarray(human, np.float64)
+    p = np.asarray(predicted, np.float64)
+    if h.ndim != 1 or h.shape != p.shape:
+        raise ValueError(f"human and predicted scores must be 1-D and of equal length, got {h.shape} and {p.shape}")
+    if len(h) == 0 or not (np.isfinite(h).all() and np.isfinite(p).all()):
+        raise ValueError("correlation needs at least one image with finite human and predicted scores")
+    notes = []
+    if len(h) < 3:
+        notes.append(f"only {len(h)} rated image(s): correlations undefined")
+    elif len(h) < 30:
+        notes.append(f"only {len(h)} rated images: the intervals are wide and the point estimates unstable")
+    srcc, plcc = _corr("srcc", h, p), _corr("plcc", h, p)
+    agree = predict(p, threshold, inclusive) == predict(h, threshold, False)
+    return CorrelationMetrics(
+        n=int(len(h)), srcc=srcc, srcc_ci=bootstrap_interval("srcc", h, p, n_resamples, seed, level),
+        plcc=plcc, plcc_ci=bootstrap_interval("plcc", h, p, n_resamples, seed, level),
+        accuracy_at_threshold=float(np.mean(agree)), threshold=float(threshold),
+        mae=float(np.mean(np.abs(p - h))), n_resamples=int(n_resamples), seed=int(seed), level=float(level),
+        notes=notes)

@@ -22,6 +22,7 @@ import numpy as np
 from aesthetic import datasets
 from aesthetic.datasets import Manifest, ManifestError
 from aesthetic.imageio import IMAGE_SUFFIXES
+from aesthetic.labels import LabelError, LabelRule, read_csv_labels
 
 
 class SourceError(ValueError):
@@ -30,11 +31,35 @@ class SourceError(ValueError):
 
 @dataclass(frozen=True)
 class LabeledImage:
-    """One image: ``path`` as resolved (absolute), ``key`` as written in its source, label or None."""
+    """One image: ``path`` as resolved (absolute), ``key`` as written in its source, label or None,
+    and ``score``: its human mean rating on the 1-10 scale, when the source carries one."""
 
     path: Path
     label: int | None
     key: str
+    score: float | None = None
+
+
+def read_human_scores(csv_path: str | Path, column: str) -> dict[str, float]:
+    """Human mean scores (1-10) of a labels CSV's rows, by ``path`` as written; rows with an empty
+    cell are left out. ``column`` holds mean scores or 10 space-separated vote counts (AVA rating
+    distributions; their mean is taken), told apart by the first non-empty cell."""
+    csv_path = Path(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            first = next((row.get(column) or "" for row in csv.DictReader(fh) if (row.get(column) or "").strip()), "")
+        source = "distribution" if len(first.replace(",", " ").split()) > 1 else "mean"
+        table = read_csv_labels(csv_path, LabelRule(source=source, score_column=column, distribution_column=column))
+    except (LabelError, OSError) as exc:
+        raise SourceError(f"scores column {column!r}: {exc}") from None
+    known = ~np.isnan(table.scores)
+    if not known.any():
+        raise SourceError(f"{csv_path}: scores column {column!r} is empty in every row")
+    low, high = float(table.scores[known].min()), float(table.scores[known].max())
+    if low < 1.0 or high > 10.0:
+        raise SourceError(f"{csv_path}: scores column {column!r} must hold 1-10 mean ratings or rating "
+                          f"distributions; found values from {low:g} to {high:g}")
+    return {i.strip(): float(v) for i, v, k in zip(table.ids, table.scores, known) if k}
 
 
 def _as_label(value: float, where: str) -> int | None:
@@ -149,15 +174,19 @@ def deterministic_split(items: Sequence[LabeledImage], part: Part, test_fraction
 
 
 def labels_csv_text(items: Iterable[LabeledImage], relative_to: Path) -> str:
-    """A labels CSV (path,label,key) of resolved items with paths relative to ``relative_to``.
+    """A labels CSV (path,label,key[,mean_score]) of resolved items with paths relative to ``relative_to``.
 
     Written next to a report it is itself a valid input of :func:`read_labels_csv`,
-    so the exact membership of every set can be re-read and re-scored.
+    so the exact membership of every set can be re-read and re-scored. ``mean_score``
+    (the human 1-10 score) is written when any item has one.
     """
+    items = list(items)
+    rated = any(i.score is not None for i in items)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["path", "label", "key"])
+    writer.writerow(["path", "label", "key"] + (["mean_score"] if rated else []))
     for item in items:
         rel = Path(os.path.relpath(item.path, relative_to)).as_posix()
-        writer.writerow([rel, "" if item.label is None else item.label, item.key])
+        row = [rel, "" if item.label is None else item.label, item.key]
+        writer.writerow(row + (["" if item.score is None else f"{item.score:.4f}"] if rated else []))
     return out.getvalue()

@@ -2,27 +2,32 @@
 
 What the ``aesthetic train`` / ``aesthetic distill`` commands and the benchmarks call. The
 learning itself is the classifier capability (:mod:`aesthetic.classifier`); this module
-adds where the data comes from (a store, a teacher bundle) and the bundle it writes.
+adds where the data comes from (a store, a teacher bundle) and the bundle it writes. Labels come from the store's label
+column, or from a label file (any format of :mod:`aesthetic.labels`) joined on the store ids;
+augmented rows (``x.jpg#aug1``) take their source image's label. ``target="distribution"`` /
+``"mean"`` trains a score head (:mod:`aesthetic.classifier.scores`) on the label file's rating
+distributions / mean scores instead.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
 from aesthetic.bundles.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
                                      StudentModel, bundle_header, load_model, save_full_bundle, write_bundle)
-from aesthetic.classifier.distillation import DistillConfig, distill_fc, ensemble_logits
+from aesthetic.classifier.distillation import DistillConfig, distill_fc, distill_score_fc, ensemble_logits
 from aesthetic.classifier.fc import AUG_SEPARATOR, FCConfig, FCResult, source_ids, train_fc
-from aesthetic.classifier.student import StudentConfig, load_images, train_student
+from aesthetic.classifier.student import StudentConfig, load_images, train_score_student, train_student
 from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
 from aesthetic.labels import LabelTable
 from aesthetic.feature_extraction.nima import default_weights_path
+from aesthetic.classifier.scores import ScoreRule, score_targets, train_score_head
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +48,63 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
             "augmented_rows": int(sum(AUG_SEPARATOR in store.ids[r] for r in rows))}
 
 
+Target = Literal["binary", "distribution", "mean"]
+
+
+def store_score_targets(store: FeatureStore, labels: LabelTable | None, target: str,
+                        degraded: np.ndarray | None = None) -> np.ndarray:
+    """Score targets of every store row from ``labels``, joined on source id (augmented rows take
+    their source's): ``(n, 10)`` distributions or ``(n,)`` means, NaN where the file has none.
+    Rows flagged in ``degraded`` (``(n,)`` bool: sensitivity copies labelled "not aesthetic") get
+    :func:`aesthetic.classifier.scores.low_score_distribution` / ``low_score_mean``."""
+    if labels is None:
+        raise ValueError(f"--target {target} needs human scores: pass --labels with mean scores or rating "
+                         "distributions (a store holds binary labels only)")
+    if target == "distribution" and np.isnan(labels.distributions).all():
+        raise ValueError("--target distribution needs rating distributions: use --label-source distribution "
+                         "(a CSV column of 10 vote counts) or an AVA JSON label file")
+    return score_targets(labels, source_ids(store.ids), target, degraded)
+
+
+def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
+    return {"head": target, "score_rule": rule.model_dump(), "score_rule_describe": rule.describe()}
+
+
 def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike | None = None,
                      labels: LabelTable | None = None, label_rule: Mapping[str, Any] | None = None,
                      fc_config: FCConfig = FCConfig(), branches: Sequence[str] | None = None,
-                     extractor_config: Mapping[str, Any] | None = None) -> tuple[AestheticModel, FCResult]:
+                     extractor_config: Mapping[str, Any] | None = None, target: Target = "binary",
+                     score_rule: ScoreRule | None = None) -> tuple[AestheticModel, FCResult]:
     """Train the FC on the labelled, extracted rows of ``features`` and write a full bundle to ``out``.
 
     ``selection``: a saved selector (PCA or GA); without it all features of ``branches``
     (default: every branch of the store). ``label_rule`` is recorded in the bundle.
+    ``target``: ``"binary"`` (P(aesthetic) from 0/1 labels), or a score head trained on the
+    ``labels`` file's ``"distribution"`` (EMD) or ``"mean"`` scores (Huber); a score bundle
+    stores ``score_rule`` (:class:`aesthetic.classifier.scores.ScoreRule`, default mean >= 5) to derive P.
     """
+    if target not in ("binary", "distribution", "mean"):
+        raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
     with FeatureStore.open(features) as store:
-        y_all = store_labels(store, labels)
-        rows = np.flatnonzero(store.ok & ~np.isnan(y_all))
+        if target == "binary":
+            y_all = store_labels(store, labels)
+            has_target = ~np.isnan(y_all)
+        else:
+            y_all = store_score_targets(store, labels, target)
+            has_target = ~np.isnan(y_all.reshape(len(y_all), -1)).any(axis=1)
+        rows = np.flatnonzero(store.ok & has_target)
         if len(rows) == 0:
             raise ValueError(f"{features}: no extracted rows with a label to train on")
         selector = selector_for(store, selection, branches)
         x = selector.transform_store(store, rows)
         groups = source_ids(store.ids[rows])
-        result = train_fc(x, y_all[rows], groups, fc_config)
+        rule = score_rule or ScoreRule()
+        if target == "binary":
+            result = train_fc(x, y_all[rows], groups, fc_config)
+        else:
+            result = train_score_head(x, y_all[rows], groups, fc_config, target, rule)
         extra = {
+            **({} if target == "binary" else _score_head_config(target, rule)),
             "threshold_metric": fc_config.threshold_metric, "fc": fc_config.model_dump(mode="json"),
             "label_rule": dict(label_rule or {"source": "store labels"}),
             "training": _provenance(store, rows, result),
@@ -104,15 +147,30 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
     if not isinstance(teacher, AestheticModel):
         raise BundleError(f"{teacher_dir}: a {teacher.kind} bundle cannot teach; pass a full model bundle")
     members = [teacher] + [load_model(m) for m in ensemble]
+    heads = {m.head for m in members}
+    if len(heads) > 1:
+        raise BundleError(f"{teacher_dir}: an ensemble must share one head; got {', '.join(sorted(heads))}")
     with FeatureStore.open(training_features_of(teacher, features)) as store:
         rows = np.flatnonzero(store.ok)
-        z_t = teacher_logits(members, store, rows)
         selector = teacher.selector if selection is None else selector_for(store, selection, None)
         x = selector.transform_store(store, rows)
-        y = store_labels(store, labels)[rows]
-        result = distill_fc(x, y, z_t, source_ids(store.ids[rows]), config, teacher.threshold)
+        groups = source_ids(store.ids[rows])
+        score_extra: dict[str, Any] = {}
+        if teacher.has_scores:
+            # the teacher's rating distribution (or mean) is the soft target; human scores, when a
+            # label file with them is given, the hard one
+            soft = np.mean([m.raw_store(store, rows) for m in members], axis=0)
+            human = (store_score_targets(store, labels, teacher.head)[rows] if labels is not None
+                     else np.full(soft.shape, np.nan))
+            result = distill_score_fc(x, human, soft, groups, config, teacher.head, teacher.score_rule)
+            score_extra = _score_head_config(teacher.head, teacher.score_rule)
+        else:
+            z_t = teacher_logits(members, store, rows)
+            y = store_labels(store, labels)[rows]
+            result = distill_fc(x, y, z_t, groups, config, teacher.threshold)
         base = dict(store.metadata.get("extractor") or teacher.config["extractor"])
         extra = {
+            **score_extra,
             "threshold_metric": config.threshold_metric, "fc": config.fc_config().model_dump(mode="json"),
             "label_rule": teacher.config.get("label_rule", {}), "training": _provenance(store, rows, result),
             "distilled_from": [str(Path(m.path).resolve()) for m in members],
@@ -165,13 +223,20 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
         for r, err in zip(rows[~ok], [e for e, good in zip(errors, ok) if not good]):
             log.warning("student: skipping %s (%s)", store.paths[r], err)
         rows = rows[ok]
-        z_t = teacher.logits_store(store, rows)
-        y = store_labels(store, labels)[rows]
-        model, threshold, metrics = train_student(images, z_t, y, source_ids(store.ids[rows]), config,
-                                                  backbone_weights, teacher.threshold)
+        groups = source_ids(store.ids[rows])
+        if teacher.has_scores:
+            model, threshold, metrics = train_score_student(images, teacher.raw_store(store, rows), groups,
+                                                            teacher.head, teacher.score_rule, config, backbone_weights)
+        else:
+            z_t = teacher.logits_store(store, rows)
+            y = store_labels(store, labels)[rows]
+            model, threshold, metrics = train_student(images, z_t, y, groups, config, backbone_weights,
+                                                      teacher.threshold)
         source = str(Path(store.source).resolve())
     extra = {"teacher": str(Path(teacher_dir).resolve()), "features": source,
              "backbone_weights": None if backbone_weights is None else str(backbone_weights),
              "label_rule": teacher.config.get("label_rule", {})}
+    if teacher.has_scores:
+        extra.update(_score_head_config(teacher.head, teacher.score_rule))
     save_student_bundle(out, model, threshold, config, metrics, extra)
     return load_model(out), metrics  # type: ignore[return-value]

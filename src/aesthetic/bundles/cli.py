@@ -37,10 +37,15 @@ def _print_predictions(result: Any, kind: str, out: Optional[Path]) -> int:
         table = Table(title=f"{kind} model, threshold {result.threshold:.4f}")
         table.add_column("path", overflow="fold")
         table.add_column("p_aesthetic", justify="right")
+        if result.has_scores:
+            table.add_column("mean score (1-10)", justify="right")
+            table.add_column("score std", justify="right")
         table.add_column("label")
         for row in rows:
             if not row["error"]:
-                table.add_row(esc(row["path"]), f"{row['p_aesthetic']:.4f}",
+                ratings = [] if not result.has_scores else [
+                    f"{row['mean_score']:.2f}", "—" if row["score_std"] is None else f"{row['score_std']:.2f}"]
+                table.add_row(esc(row["path"]), f"{row['p_aesthetic']:.4f}", *ratings,
                               "aesthetic" if row["label"] == 1 else "not")
         console.print(table)
     n_ok = int(result.ok.sum())
@@ -60,7 +65,8 @@ def register(app: typer.Typer) -> None:
     def predict_cmd(
         model: Path = typer.Argument(..., help="Model bundle (full or student)."),
         images: List[str] = typer.Argument(..., help="Image files, folders, globs or CSVs."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error "
+                                       "(plus mean_score,score_std after p_aesthetic for a score bundle)."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1, help="Images scored per model call."),
     ) -> None:

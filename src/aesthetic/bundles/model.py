@@ -10,6 +10,12 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
       metrics.json    validation metrics of the saved model
       student/        optional: the distilled end-to-end student (a student bundle)
 
+A bundle with a score head (``config["head"]`` ``"distribution"`` or ``"mean"``, see
+:mod:`aesthetic.classifier.scores`) outputs ``(n, 10)`` rating shares or ``(n, 1)`` mean ratings instead of
+P; ``config["score_rule"]`` derives P(aesthetic) from the mean score, so everything that asks a
+bundle for P works unchanged, and predictions add ``mean_score`` and ``score_std`` (1-10).
+Bundles without ``head`` are binary.
+
 Student bundle (``kind = "student"``): ``model.keras`` (``(n, s, s, 3)`` pixel values 0..255
 float32 -> ``(n, 1)`` P(aesthetic), preprocessing inside), ``config.json`` (input size,
 threshold, teacher, distillation settings), ``metrics.json``.
@@ -51,13 +57,20 @@ class BundleError(ValueError):
 @dataclass
 class PredictionResult:
     """Per path: ``p_aesthetic`` (NaN where the image failed), ``labels`` (1 aesthetic, 0 not,
-    -1 failed) at ``threshold``, and ``errors`` ('' when ok)."""
+    -1 failed) at ``threshold``, and ``errors`` ('' when ok). Bundles with a score head add
+    ``mean_score`` and ``score_std`` (ratings 1..10; std NaN for a mean-only head)."""
 
     paths: list[str]
     p_aesthetic: np.ndarray  # (n,) float32
     labels: np.ndarray  # (n,) int8
     errors: list[str]
     threshold: float
+    mean_score: np.ndarray | None = None  # (n,) float64, or None for a binary bundle
+    score_std: np.ndarray | None = None   # (n,) float64, or None for a binary bundle
+
+    @property
+    def has_scores(self) -> bool:
+        return self.mean_score is not None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -70,32 +83,44 @@ class PredictionResult:
         """(path, reason) for every image that could not be scored."""
         return [(p, e) for p, e in zip(self.paths, self.errors) if e]
 
+    def columns(self) -> list[str]:
+        """CSV columns: ``path,p_aesthetic[,mean_score,score_std],label,error``."""
+        scores = ["mean_score", "score_std"] if self.has_scores else []
+        return ["path", "p_aesthetic", *scores, "label", "error"]
+
     def rows(self) -> list[dict[str, Any]]:
-        return [{"path": p, "p_aesthetic": (None if not np.isfinite(s) else float(s)),
-                 "label": (None if lab < 0 else int(lab)), "error": e}
+        finite = lambda v: None if not np.isfinite(v) else float(v)  # noqa: E731
+        rows = [{"path": p, "p_aesthetic": finite(s), "label": (None if lab < 0 else int(lab)), "error": e}
                 for p, s, lab, e in zip(self.paths, self.p_aesthetic, self.labels, self.errors)]
+        if self.has_scores:
+            for row, m, sd in zip(rows, self.mean_score, self.score_std):
+                row["mean_score"], row["score_std"] = finite(m), finite(sd)
+        return rows
 
     def to_csv(self, path: PathLike) -> Path:
-        """Write ``path,p_aesthetic,label,error`` atomically (empty cells for failures)."""
+        """Write :meth:`columns` atomically (empty cells for failures and for an unknown std)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["path", "p_aesthetic", "label", "error"])
+        writer.writerow(self.columns())
         for row in self.rows():
-            writer.writerow([row["path"], "" if row["p_aesthetic"] is None else f"{row['p_aesthetic']:.6f}",
-                             "" if row["label"] is None else row["label"], row["error"]])
+            writer.writerow(["" if row[c] is None else (f"{row[c]:.6f}" if isinstance(row[c], float) else row[c])
+                             for c in self.columns()])
         atomic_write_text(path, buf.getvalue())
         return Path(path)
 
 
 def predict_paths(paths: Sequence[PathLike], load: Callable[[str], tuple[Any, str]],
-                  score: Callable[[list[Any]], np.ndarray], threshold: float, batch_size: int = 32,
-                  workers: int = 4, progress: bool = True) -> PredictionResult:
+                  score: Callable[[list[Any]], Any], threshold: float, batch_size: int = 32,
+                  workers: int = 4, progress: bool = True, with_scores: bool = False) -> PredictionResult:
     """Shared prediction loop: decode in threads (``load(path) -> (item | None, reason)``), score
-    decoded items in batches (``score(items) -> (k,) P``); failures are recorded, never raised."""
+    decoded items in batches (``score(items)`` -> ``(k,) P``, or a mapping with ``p_aesthetic``,
+    ``mean_score`` and ``score_std`` for a score head, ``with_scores=True``); failures are recorded,
+    never raised."""
     from aesthetic.progress import Progress
 
     paths = [str(p) for p in paths]
     probs = np.full(len(paths), np.nan, np.float32)
+    extra = {key: np.full(len(paths), np.nan) for key in ("mean_score", "score_std")} if with_scores else {}
     errors = [""] * len(paths)
     with ThreadPoolExecutor(max(1, workers)) as pool, Progress(len(paths), "scoring", "images",
                                                                 enabled=progress) as bar:
@@ -107,12 +132,17 @@ def predict_paths(paths: Sequence[PathLike], load: Callable[[str], tuple[Any, st
                 if item is None:
                     errors[i] = err or "unreadable image"
             if good:
-                probs[good] = np.asarray(score([loaded[i - start][0] for i in good]), np.float32).reshape(-1)
+                out = score([loaded[i - start][0] for i in good])
+                if isinstance(out, Mapping):
+                    for key, column in extra.items():
+                        column[good] = np.asarray(out[key]).reshape(-1)
+                    out = out["p_aesthetic"]
+                probs[good] = np.asarray(out, np.float32).reshape(-1)
             bar.update(len(chunk))
     labels = np.where(np.isnan(probs), -1, probs >= threshold).astype(np.int8)
     for i in np.flatnonzero(np.isnan(probs)):
         errors[i] = errors[i] or "not scored"
-    return PredictionResult(paths, probs, labels, errors, float(threshold))
+    return PredictionResult(paths, probs, labels, errors, float(threshold), **extra)
 
 
 # --------------------------------------------------------------------------- bundle I/O
@@ -205,6 +235,29 @@ class _LoadedModel:
         self.path = path
         self.metrics = dict(metrics or {})
         self.threshold = float(self.config["threshold"])
+        self.head: str = self.config.get("head", "binary")
+        if self.head not in ("binary", "distribution", "mean"):
+            raise BundleError(f"{path}: unknown head {self.head!r} (expected binary, distribution or mean)")
+        self.score_rule = None
+        if self.head != "binary":
+            from aesthetic.classifier.scores import ScoreRule
+
+            self.score_rule = ScoreRule(**self.config.get("score_rule", {}))
+
+    @property
+    def has_scores(self) -> bool:
+        """True when the bundle outputs ratings (a distribution or mean head), not only P."""
+        return self.head != "binary"
+
+    def outputs(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        """The network's raw outputs -> ``p_aesthetic``, ``mean_score``, ``score_std``, ``logit`` ``(n,)``."""
+        from aesthetic.classifier.scores import score_outputs
+
+        return score_outputs(raw, self.head, self.score_rule)
+
+    def _scored(self, raw: np.ndarray):
+        """What the prediction loop takes: P for a binary bundle, P + ratings for a score bundle."""
+        return self.outputs(raw) if self.has_scores else raw
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """1 where ``P >= threshold``, else 0."""
@@ -239,39 +292,62 @@ class AestheticModel(_LoadedModel):
         return self._extractor
 
     # -- from features
-    def predict_features(self, fused: np.ndarray) -> np.ndarray:
-        """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P."""
+    def raw_features(self, fused: np.ndarray) -> np.ndarray:
+        """The network's own outputs: ``(n,)`` P (binary), ``(n, 10)`` rating shares or ``(n,)`` means."""
         from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, self.selector.transform(fused))
 
-    def logits_store(self, store, rows=None) -> np.ndarray:
-        """Logits ``(len(rows),)`` of store rows, reading only the branches the selector needs."""
-        from aesthetic.classifier.fc import logit_model, predict_batched
+    def predict_features(self, fused: np.ndarray) -> np.ndarray:
+        """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P."""
+        raw = self.raw_features(fused)
+        return self.outputs(raw)["p_aesthetic"] if self.has_scores else raw
 
-        return predict_batched(logit_model(self.keras_model), self.selector.transform_store(store, rows))
-
-    def predict_store(self, store, rows=None) -> np.ndarray:
+    def raw_store(self, store, rows=None) -> np.ndarray:
+        """:meth:`raw_features` of store rows, reading only the branches the selector needs."""
         from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, self.selector.transform_store(store, rows))
 
+    def logits_store(self, store, rows=None) -> np.ndarray:
+        """Pre-sigmoid logits ``(len(rows),)`` of store rows (the teacher signal for distillation); for a
+        score head ``(mean - threshold) / scale`` of its :class:`~aesthetic.classifier.scores.ScoreRule`."""
+        from aesthetic.classifier.fc import logit_model, predict_batched
+
+        if self.has_scores:
+            return self.outputs(self.raw_store(store, rows))["logit"].astype(np.float32)
+        return predict_batched(logit_model(self.keras_model), self.selector.transform_store(store, rows))
+
+    def predict_store(self, store, rows=None) -> np.ndarray:
+        raw = self.raw_store(store, rows)
+        return self.outputs(raw)["p_aesthetic"] if self.has_scores else raw
+
     # -- from images
-    def _score_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
+    def _raw_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
         feats = self.extractor.extract_resized(resized)
-        return self.predict_features(np.concatenate([feats[b] for b in self.branches], axis=1))
+        return self.raw_features(np.concatenate([feats[b] for b in self.branches], axis=1))
+
+    def _score_resized(self, resized: list[Mapping[str, np.ndarray]]):
+        return self._scored(self._raw_resized(resized))
+
+    def rate_images(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Decoded RGB images -> ``p_aesthetic``, ``mean_score``, ``score_std``, ``logit`` (each ``(n,)``;
+        the ratings are NaN for a binary bundle)."""
+        resized = [self.extractor.resize(np.asarray(im)) for im in images]
+        raw = self._raw_resized(resized) if resized else np.zeros((0, 10) if self.head == "distribution" else 0)
+        return self.outputs(raw)
 
     def predict_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Decoded ``(H, W, 3) uint8`` RGB images -> ``(n,)`` float32 P(aesthetic)."""
         if len(images) == 0:
             return np.zeros(0, np.float32)
-        return self._score_resized([self.extractor.resize(np.asarray(im)) for im in images])
+        return self.rate_images(images)["p_aesthetic"]
 
     def predict(self, paths: Iterable[PathLike], batch_size: int = 32, progress: bool = True) -> PredictionResult:
         """Score image files; unreadable ones are listed in the result, never raised."""
         extractor = self.extractor
         return predict_paths(list(paths), extractor.load, self._score_resized, self.threshold, batch_size,
-                             workers=extractor.workers, progress=progress)
+                             workers=extractor.workers, progress=progress, with_scores=self.has_scores)
 
     def student(self) -> "StudentModel | None":
         """The distilled end-to-end student in ``MODEL/student``, if there is one."""
@@ -306,21 +382,30 @@ class StudentModel(_LoadedModel):
         except Exception as exc:  # one broken file must never stop a run
             return None, f"{type(exc).__name__}: {exc}"
 
-    def _score_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
+    def _raw_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
         from aesthetic.classifier.fc import predict_batched
 
         return predict_batched(self.keras_model, np.stack(batch).astype(np.float32), batch_size=32)
+
+    def _score_prepared(self, batch: list[np.ndarray]):
+        return self._scored(self._raw_prepared(batch))
+
+    def rate_images(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """As :meth:`AestheticModel.rate_images`."""
+        if len(images) == 0:
+            return self.outputs(np.zeros((0, 10) if self.head == "distribution" else 0))
+        return self.outputs(self._raw_prepared([self._prepare(im) for im in images]))
 
     def predict_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Decoded ``(H, W, 3) uint8`` RGB images -> ``(n,)`` float32 P(aesthetic)."""
         if len(images) == 0:
             return np.zeros(0, np.float32)
-        return self._score_prepared([self._prepare(im) for im in images])
+        return self.rate_images(images)["p_aesthetic"]
 
     def predict(self, paths: Iterable[PathLike], batch_size: int = 32, progress: bool = True) -> PredictionResult:
         """Score image files; unreadable ones are listed in the result, never raised."""
         return predict_paths(list(paths), self._load, self._score_prepared, self.threshold, batch_size,
-                             progress=progress)
+                             progress=progress, with_scores=self.has_scores)
 
 
 def _load_keras(path: Path):

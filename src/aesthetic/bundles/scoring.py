@@ -9,6 +9,10 @@ threshold, whether its score is a probability, and
 ``score_images(list of (H, W, 3) uint8 RGB) -> (n,) float`` where higher means
 more aesthetic. :func:`score_items` decodes each image once per batch and hands the
 batch to every scorer; unreadable files are recorded, never fatal.
+
+A scorer whose scores are mean ratings on AVA's 1-10 scale sets ``rates = True`` (an optional
+attribute, False when absent): reports then correlate its scores with the human mean scores
+of every set that carries them.
 """
 
 from __future__ import annotations
@@ -50,19 +54,27 @@ class Scorer(Protocol):
 
 
 class ModelScorer:
-    """The project's classifier (``aesthetic.bundles.model.load_model``): P(aesthetic) and its own threshold."""
+    """The project's classifier (``aesthetic.bundles.model.load_model``): P(aesthetic) and its own threshold.
+
+    A bundle with a score head (``model.has_scores``) is scored by its 1-10 mean score instead,
+    decided by its score rule (``mean >= rule.threshold``, the same decision as ``P >= 0.5``), so
+    the report can correlate it with human ratings.
+    """
 
     kind = "model"
     inclusive = True  # aesthetic.classifier.fc decides p >= threshold
-    probabilistic = True
-    score_label = "P(aesthetic)"
 
     def __init__(self, model, name: str):
         self.model = model
         self.name = name
-        self.threshold = float(model.threshold)
+        self.rates = bool(getattr(model, "has_scores", False))
+        self.probabilistic = not self.rates
+        self.score_label = "mean score (1-10)" if self.rates else "P(aesthetic)"
+        self.threshold = float(model.score_rule.threshold) if self.rates else float(model.threshold)
 
     def score_images(self, images: list[np.ndarray]) -> np.ndarray:
+        if self.rates:
+            return np.asarray(self.model.rate_images(images)["mean_score"], dtype=np.float64).reshape(-1)
         return np.asarray(self.model.predict_images(images), dtype=np.float64).reshape(-1)
 
 
@@ -73,6 +85,7 @@ class NimaPeerScorer:
     kind = "peer"
     inclusive = False  # mean > 5
     probabilistic = False
+    rates = True
     score_label = "NIMA mean score (1-10)"
     threshold = 5.0
 

@@ -11,12 +11,14 @@ from aesthetic.classifier.fc import FCConfig
 from aesthetic.cli_utils import (EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded,
                                  parse_widths, warn)
 from aesthetic.labels import LabelRule
+from aesthetic.classifier.scores import ScoreRule
 from aesthetic.classifier.student import StudentConfig
 
 #: `train`'s settings are FCConfig's fields (options and --config keys); the label options are LabelRule's.
 FC = ConfigSpec(FCConfig)
 LABELS = ConfigSpec(LabelRule)
 STUDENT = ConfigSpec(StudentConfig)
+SCORE_RULE = ConfigSpec(ScoreRule)
 
 
 def _metrics_table(title: str, metrics: dict, threshold: float):
@@ -26,8 +28,8 @@ def _metrics_table(title: str, metrics: dict, threshold: float):
     table.add_column("validation metric")
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{threshold:.4f}")
-    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "agreement",
-                "teacher_correlation", "epochs_run"):
+    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "srcc", "plcc", "mae", "emd",
+                "agreement", "teacher_correlation", "teacher_srcc", "epochs_run"):
         if key in metrics:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -54,6 +56,12 @@ def register_train(app: typer.Typer) -> None:
         labels: Optional[Path] = typer.Option(None, help="Label file (CSV or AVA JSON) instead of the store's labels."),
         label_source: Optional[str] = LABELS.option("source", "--label-source",
                                                     help="binary | mean | distribution (for --labels CSVs)."),
+        target: str = typer.Option("binary", help="binary: P(aesthetic) from 0/1 labels | distribution: 10-way "
+                                                  "rating head, EMD loss (needs distributions) | mean: mean-score "
+                                                  "head, Huber loss (needs 1-10 scores)."),
+        score_scale: Optional[float] = SCORE_RULE.option("scale", "--score-scale",
+                                                         help="Score heads: P(aesthetic) = sigmoid((mean - score "
+                                                              "threshold) / scale)."),
         score_threshold: Optional[float] = LABELS.option("threshold", "--score-threshold",
                                                          help="Mean score above which an image is aesthetic."),
         margin: Optional[float] = LABELS.option("margin", help="Drop scores within +-margin of the score threshold."),
@@ -85,11 +93,16 @@ def register_train(app: typer.Typer) -> None:
         table = load_labels(labels, rule) if labels is not None else None
         rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
                                                    "describe": rule.describe()}
+        if target not in ("binary", "distribution", "mean"):
+            raise UserError(f"--target {target!r}: expected binary, distribution or mean")
+        score_rule = SCORE_RULE.build(None, {"threshold": score_threshold, "scale": score_scale})
         model, result = train_from_store(
             features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=fc_config,
-            branches=[b.strip() for b in branches.split(",")] if branches else None)
+            branches=[b.strip() for b in branches.split(",")] if branches else None, target=target,
+            score_rule=score_rule)
+        head = "" if target == "binary" else f", {target} head"
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
-                                     f"({', '.join(model.branches)})", result.metrics, result.threshold))
+                                     f"({', '.join(model.branches)}{head})", result.metrics, result.threshold))
         console.print(f"wrote model bundle [bold]{esc(out)}[/bold]")
 
 

@@ -158,3 +158,51 @@ def distill_fc(features: np.ndarray, labels: np.ndarray, teacher_logits: np.ndar
     metrics["epochs_run"] = len(history.get("loss", []))
     log.info("student FC: agreement with teacher %.3f on %d validation rows", metrics["agreement"], len(va))
     return FCResult(student, threshold, metrics, history, tr, va, config.fc_config())
+
+
+def distill_score_fc(features: np.ndarray, human_targets: np.ndarray, teacher_outputs: np.ndarray,
+                     groups: Sequence[str] | None = None, config: DistillConfig = DistillConfig(),
+                     target: str = "distribution", rule=None) -> FCResult:
+    """Distil a score teacher into a smaller FC with the same head (:mod:`aesthetic.classifier.scores`).
+
+    ``teacher_outputs``: ``(n, 10)`` rating distributions (the soft targets) or ``(n,)`` mean
+    scores; ``human_targets`` the same shape, NaN rows where no human score is known (those
+    rows learn from the teacher only). Per row the loss is ``alpha * L(human) + (1 - alpha) *
+    L(teacher)`` with L the EMD (distribution) or Huber (mean) loss; ``config.temperature``
+    does not apply (a rating distribution is already soft). The threshold stays 0.5 on P
+    derived by ``rule``. Metrics add ``teacher_srcc`` and ``agreement`` (same decision as the
+    teacher) on the validation rows, and the human-score metrics where there are any.
+    """
+    import keras
+
+    from aesthetic.classifier.scores import (ScoreRule, make_score_loss, pack_score_targets, rank_correlation, score_metrics,
+                                  score_outputs, target_means)
+
+    rule = rule or ScoreRule()
+    x = np.asarray(features, np.float32)
+    teacher = np.asarray(teacher_outputs, np.float64)
+    human = np.asarray(human_targets, np.float64)
+    if x.ndim != 2 or not (len(x) == len(teacher) == len(human)):
+        raise ValueError(f"features {x.shape}, human targets {human.shape} and teacher outputs {teacher.shape} disagree")
+    keras.utils.set_random_seed(config.seed)
+    teacher_means = target_means(teacher)
+    human_means = target_means(human)
+    split_on = (np.where(np.isnan(human_means), teacher_means, human_means) > rule.threshold).astype(int)
+    tr, va = stratified_group_split(split_on, groups, config.validation_fraction, config.seed)
+    mean, var = standardization_stats(x[tr])
+    student = build_fc(x.shape[1], config.hidden, config.dropout, config.l2, mean, var, config.seed,
+                       name="student_fc", head=target)
+    packed = pack_score_targets(human.reshape(len(x), -1), teacher.reshape(len(x), -1), target)
+    history = fit_keras(student, x[tr], packed[tr], x_val=x[va], y_val=packed[va],
+                        loss=make_score_loss(target, alpha=config.alpha), learning_rate=config.learning_rate,
+                        batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
+                        description=f"distilling {target} FC")
+    pred = score_outputs(predict_batched(student, x[va]), target, rule)
+    rated = ~np.isnan(human_means[va])
+    metrics: dict = score_metrics(pred["mean_score"][rated], human_means[va][rated], rule) if rated.sum() >= 3 else {}
+    metrics["teacher_srcc"] = rank_correlation(pred["mean_score"], teacher_means[va])
+    metrics["teacher_correlation"] = correlation(pred["mean_score"], teacher_means[va])
+    metrics["agreement"] = agreement(pred["mean_score"], rule.threshold, teacher_means[va], rule.threshold)
+    metrics["epochs_run"] = len(history.get("loss", []))
+    log.info("student %s FC: SRCC with teacher %.3f on %d validation rows", target, metrics["teacher_srcc"], len(va))
+    return FCResult(student, 0.5, metrics, history, tr, va, config.fc_config())

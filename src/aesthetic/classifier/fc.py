@@ -4,7 +4,11 @@ Architecture (:func:`build_fc`)::
 
     features (n, d) -> Normalization (training-row mean/std, part of the saved model)
       -> [Dense(h, no bias) -> BatchNorm -> ReLU -> Dropout] x len(hidden)   (three by default)
-      -> Dense(1) "logit" -> sigmoid "p_aesthetic" (n, 1)
+      -> Dense(1) "logit" -> sigmoid "p_aesthetic" (n, 1)              head="binary" (default)
+      -> Dense(10) "score_logits" -> softmax "distribution" (n, 10)    head="distribution"
+      -> Dense(1, bias starts at 5.5) "mean_score" (n, 1)              head="mean"
+
+The two score heads (ratings 1..10, trained by :mod:`aesthetic.classifier.scores`) share the body.
 
 Training (:func:`train_fc`): rows are split into train/validation stratified by label and
 grouped by source image (augmented rows ``x.jpg#aug1`` stay with ``x.jpg``); classes are
@@ -28,6 +32,7 @@ from aesthetic.metrics import validation_summary
 log = logging.getLogger(__name__)
 
 LOGIT_LAYER = "logit"
+HEADS = ("binary", "distribution", "mean")
 AUG_SEPARATOR = "#aug"
 
 
@@ -75,15 +80,19 @@ def standardization_stats(features: np.ndarray, min_std: float = 1e-6) -> tuple[
 
 def build_fc(input_dim: int, hidden: Sequence[int] = (512, 128, 32), dropout: float = 0.5,
              l2: float = 1e-4, mean: np.ndarray | None = None, variance: np.ndarray | None = None,
-             seed: int = 0, name: str = "fc", bn_momentum: float = 0.99):
+             seed: int = 0, name: str = "fc", bn_momentum: float = 0.99, head: str = "binary"):
     """Keras FC ``(n, input_dim) float32 -> (n, 1) P(aesthetic)`` with standardisation built in.
 
     ``mean``/``variance`` (``(input_dim,)``) come from the training rows; when omitted the
     Normalization layer is the identity (mean 0, variance 1). ``bn_momentum``: Keras's
-    default; the GA's short fitness runs use a faster 0.9.
+    default; the GA's short fitness runs use a faster 0.9. ``head`` picks the output (see the
+    module docstring): ``"binary"`` P(aesthetic), ``"distribution"`` ``(n, 10)`` rating shares,
+    ``"mean"`` ``(n, 1)`` mean rating (its bias starts mid-scale, at 5.5).
     """
     import keras
 
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}; got {head!r}")
     if input_dim <= 0:
         raise ValueError(f"input_dim must be positive, got {input_dim}")
     if not hidden:
@@ -102,6 +111,15 @@ def build_fc(input_dim: int, hidden: Sequence[int] = (512, 128, 32), dropout: fl
         x = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"bn_{k}")(x)
         x = keras.layers.Activation("relu", name=f"relu_{k}")(x)
         x = keras.layers.Dropout(dropout, seed=seed + k, name=f"dropout_{k}")(x)
+    out_init = keras.initializers.GlorotUniform(seed=seed + 99)
+    if head == "distribution":
+        logits = keras.layers.Dense(10, name="score_logits", kernel_initializer=out_init)(x)
+        dist = keras.layers.Activation("softmax", name="distribution", dtype="float32")(logits)
+        return keras.Model(inputs, dist, name=name)
+    if head == "mean":
+        score = keras.layers.Dense(1, name="mean_score", kernel_initializer=out_init,
+                                   bias_initializer=keras.initializers.Constant(5.5), dtype="float32")(x)
+        return keras.Model(inputs, score, name=name)
     logit = keras.layers.Dense(1, name=LOGIT_LAYER,
                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 99))(x)
     prob = keras.layers.Activation("sigmoid", name="p_aesthetic", dtype="float32")(logit)

@@ -15,6 +15,11 @@ The backbone starts from the NIMA file's MobileNet layers (AVA fine-tuned) when 
 random otherwise. By default it stays frozen (CPU-friendly: only the head trains);
 ``trainable_backbone_layers`` unfreezes the last layers (BatchNorm stays frozen).
 Augmentation (flip, crop, colour/exposure jitter) is applied on the fly when enabled.
+
+A teacher with a score head (:mod:`aesthetic.classifier.scores`) gives a student with the same head:
+``Dense(10)`` softmax (or one linear mean output) after the student's head layers, trained on
+the teacher's rating distributions (or means) with the EMD (or Huber) loss; the bundle keeps the
+teacher's score rule, so P(aesthetic) is derived the same way.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ class StudentConfig(BaseModel):
 
 def build_student(image_size: int = BACKBONE_DATA.longest_side, backbone_weights: PathLike | None = None,
                   head: Sequence[int] = (128,), dropout: float = 0.3, trainable_backbone_layers: int = 0,
-                  seed: int = 0):
+                  seed: int = 0, output: str = "binary"):
     """Keras model ``(n, s, s, 3)`` pixel values 0..255 -> ``(n, 1)`` P(aesthetic) (see module docstring).
 
     ``backbone_weights``: the NIMA file (``nima_mobilenet_aesthetic.hdf5``), whose MobileNet
@@ -88,6 +93,15 @@ def build_student(image_size: int = BACKBONE_DATA.longest_side, backbone_weights
         x = keras.layers.Dense(width, activation="relu", name=f"head_{k}",
                                kernel_initializer=keras.initializers.HeNormal(seed=seed + k))(x)
         x = keras.layers.Dropout(dropout, seed=seed + k, name=f"head_dropout_{k}")(x)
+    out_init = keras.initializers.GlorotUniform(seed=seed + 99)
+    if output == "distribution":
+        dist = keras.layers.Dense(10, activation="softmax", name="distribution", kernel_initializer=out_init,
+                                  dtype="float32")(x)
+        return keras.Model(pixels, dist, name="student")
+    if output == "mean":
+        score = keras.layers.Dense(1, name="mean_score", kernel_initializer=out_init, dtype="float32",
+                                   bias_initializer=keras.initializers.Constant(5.5))(x)
+        return keras.Model(pixels, score, name="student")
     logit = keras.layers.Dense(1, name=LOGIT_LAYER,
                                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 99))(x)
     prob = keras.layers.Activation("sigmoid", name="p_aesthetic", dtype="float32")(logit)
@@ -183,5 +197,41 @@ def train_student(images: np.ndarray, teacher_logits: np.ndarray, labels: np.nda
     metrics["train_images"], metrics["validation_images"] = int(len(tr)), int(len(va))
     log.info("student: agreement with teacher %.3f on %d validation images", metrics["agreement"], len(va))
     return model, threshold, metrics
+
+
+def train_score_student(images: np.ndarray, teacher_outputs: np.ndarray, groups: Sequence[str], target: str,
+                        rule, config: StudentConfig = StudentConfig(), backbone_weights: PathLike | None = None
+                        ) -> tuple[Any, float, dict[str, Any]]:
+    """Fit a student with a score head on ``images (n, s, s, 3) uint8`` to a score teacher's
+    ``(n, 10)`` distributions or ``(n,)`` means (EMD / Huber loss; no human targets, no temperature).
+
+    Returns (keras model, threshold 0.5 on the derived P, metrics: ``teacher_srcc``,
+    ``teacher_correlation`` and ``agreement`` of the mean scores on the validation images).
+    """
+    from aesthetic.classifier.scores import make_score_loss, rank_correlation, score_outputs, target_means
+
+    teacher = np.asarray(teacher_outputs, np.float32)
+    if images.ndim != 4 or images.shape[1:] != (config.image_size, config.image_size, 3):
+        raise ValueError(f"images must be (n, {config.image_size}, {config.image_size}, 3), got {images.shape}")
+    if len(images) != len(teacher):
+        raise ValueError(f"{len(images)} images but {len(teacher)} teacher outputs")
+    model = build_student(config.image_size, backbone_weights, config.head, config.dropout,
+                          config.trainable_backbone_layers, config.seed, output=target)
+    teacher_means = target_means(teacher)
+    split_on = (teacher_means >= rule.threshold).astype(np.float32)
+    tr, va = stratified_group_split(split_on, groups, config.validation_fraction, config.seed)
+    ones = np.ones(len(images), np.float32)
+    history = fit_keras(
+        model, _batches(images[tr], teacher[tr], ones[tr], config), x_val=images[va].astype(np.float32),
+        y_val=teacher[va], loss=make_score_loss(target), learning_rate=config.learning_rate, batch_size=None,
+        epochs=config.epochs, patience=config.patience, description=f"training {target} student")
+    pred = score_outputs(predict_batched(model, images[va].astype(np.float32), batch_size=32), target, rule)
+    metrics: dict[str, Any] = {
+        "teacher_srcc": rank_correlation(pred["mean_score"], teacher_means[va]),
+        "teacher_correlation": correlation(pred["mean_score"], teacher_means[va]),
+        "agreement": agreement(pred["mean_score"], rule.threshold, teacher_means[va], rule.threshold),
+        "epochs_run": len(history.get("loss", [])), "train_images": int(len(tr)), "validation_images": int(len(va))}
+    log.info("%s student: SRCC with teacher %.3f on %d validation images", target, metrics["teacher_srcc"], len(va))
+    return model, 0.5, metrics
 
 
