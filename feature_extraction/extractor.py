@@ -18,7 +18,7 @@ import numpy as np
 from aesthetic.imageio import (DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, MaxSide, pad_to_min_side,
                                read_image, scale_policy)
 from .branches import Branch, get_branch
-from .weights import ResolvedWeights, WeightsSpec, resolve_weights
+from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +105,32 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ config
     def config(self) -> dict[str, Any]:
-        """JSON-able spec that rebuilds the same extractor (see from_config)."""
-        return {"branches": self.branch_names, "weights": dict(self.weights_spec),
+        """JSON-able spec that rebuilds the same extractor (see from_config).
+
+        Weights files are recorded by absolute path and sha256, so the spec means the same
+        network from any working directory, and a file replaced since is noticed."""
+        weights = {b: (str(w.path) if w.kind == "file" else self.weights_spec[b]) for b, w in self.weights.items()}
+        return {"branches": self.branch_names, "weights": weights,
+                "weights_sha256": {b: w.sha256 for b, w in self.weights.items() if w.sha256},
                 "input_scale": self.input_scale, "upscale": self.upscale, "batch_size": self.batch_size, "seed": self.seed,
                 "max_pixels": self.max_pixels}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides) -> "FeatureExtractor":
+        """Rebuild from :meth:`config`; a weights file whose sha256 differs from the recorded one is refused."""
         kwargs = {k: config[k] for k in ("branches", "weights", "input_scale", "upscale", "batch_size", "seed",
                                          "max_pixels")
                   if k in config}
         kwargs.update(overrides)
-        return cls(**kwargs)
+        fx = cls(**kwargs)
+        expected = config.get("weights_sha256") or {}
+        if "weights" not in overrides:
+            for b, digest in expected.items():
+                w = fx.weights.get(b)
+                if w is not None and w.sha256 is not None and w.sha256 != digest:
+                    raise WeightsError(f"{w.path}: weights for branch '{b}' have changed since they were recorded "
+                                       f"(sha256 {digest[:12]}... expected, {w.sha256[:12]}... found)")
+        return fx
 
     @property
     def widths(self) -> dict[str, int]:
