@@ -53,9 +53,10 @@ def _fail(message: str) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from aesthetic.feature_store import FeatureStoreError
+    from aesthetic.outputs import OutputError
 
     from .base import SelectionError
-    return (SelectionError, FeatureStoreError, FileNotFoundError)
+    return (SelectionError, FeatureStoreError, FileNotFoundError, OutputError)
 
 
 def pca_command(
@@ -75,6 +76,10 @@ def pca_command(
 
         from .pca import BranchPCA
 
+        from aesthetic.outputs import check_output_file
+
+        check_output_file(out / "selector.h5" if out.suffix.lower() not in (".h5", ".hdf5", ".json") else out,
+                          what="selector", inputs=[features])
         selector = BranchPCA(n_components=parse_components(components), remainder=remainder,
                              whiten=whiten, batch_size=batch_size)
         with FeatureStore.open(features) as store:

@@ -33,7 +33,8 @@ from aesthetic.classifier import (AUG_SEPARATOR, LOGIT_LAYER, binary_metrics, ch
 from aesthetic.distillation import agreement, correlation, make_distillation_loss, pack_targets
 from aesthetic.feature_store import FeatureStore, PathLike
 from aesthetic.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
-                             StudentModel, _json, bundle_header, load_model, write_bundle)
+                             StudentModel, _json, bundle_header, check_bundle_out, load_model,
+                             write_bundle)
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,9 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
         if backbone_weights is None:
             log.warning("NIMA weights not found: the student's backbone starts from random weights")
     out = Path(out) if out is not None else Path(teacher_dir) / STUDENT_DIR
-    with FeatureStore.open(training_features_of(teacher, features)) as store:
+    store_path = training_features_of(teacher, features)
+    check_bundle_out(out, [teacher_dir, store_path])  # before any training
+    with FeatureStore.open(store_path) as store:
         rows = np.flatnonzero(store.ok & np.array([AUG_SEPARATOR not in i for i in store.ids]))
         if max_images is not None:
             rows = rows[:max_images]

@@ -83,10 +83,11 @@ def register(app: typer.Typer) -> None:
         from aesthetic.feature_store import FeatureStoreError
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.labels import LabelError, LabelRule, load_labels
-        from aesthetic.model import BundleError
+        from aesthetic.model import BundleError, check_bundle_out
         from aesthetic.training import train_from_store
 
         try:
+            check_bundle_out(out, [features, selection, labels])  # before any work
             config = FCConfig(hidden=parse_widths(hidden, "--hidden"), dropout=dropout, epochs=epochs,
                               patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                               validation_fraction=validation_fraction, threshold_metric=threshold_metric,
@@ -186,7 +187,11 @@ def register(app: typer.Typer) -> None:
                                   f"{model} --end-to-end` first")
             loaded = load_model(bundle)
             paths = expand_images(images)
-        except (BundleError, ManifestError, OSError) as exc:
+            if out is not None:  # checked before scoring: an input CSV is never overwritten
+                from aesthetic.outputs import check_output_file
+
+                check_output_file(out, what="predictions CSV", inputs=[*images, *paths])
+        except (BundleError, ManifestError, OSError, ValueError) as exc:
             fail(exc)
         result = loaded.predict(paths, batch_size=batch_size)
         if out is not None:
@@ -225,7 +230,10 @@ def register(app: typer.Typer) -> None:
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_store import FeatureStore, FeatureStoreError
 
+        from aesthetic.outputs import check_output_file
+
         try:
+            check_output_file(out, what="feature store", inputs=[features])
             augment_store(features, out, copies=copies, seed=seed)
         except (FeatureStoreError, ValueError, OSError) as exc:
             fail(exc)

@@ -18,7 +18,7 @@ from aesthetic.classifier import AUG_SEPARATOR, FCConfig, FCResult, source_ids, 
 from aesthetic.distillation import DistillConfig, distill_fc, ensemble_logits
 from aesthetic.feature_store import FeatureStore, PathLike
 from aesthetic.labels import LabelTable
-from aesthetic.model import AestheticModel, BundleError, load_model, save_full_bundle
+from aesthetic.model import AestheticModel, BundleError, check_bundle_out, load_model, save_full_bundle
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
 
     ``selection``: a saved selector (PCA or GA); without it all features of ``branches``
     (default: every branch of the store). ``label_rule`` is recorded in the bundle.
+    ``out`` is refused before any work when it is not a bundle or holds ``features``/``selection``.
     """
+    check_bundle_out(out, [features, selection])
     with FeatureStore.open(features) as store:
         y_all = store_labels(store, labels)
         rows = np.flatnonzero(store.ok & ~np.isnan(y_all))
@@ -90,7 +92,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         }
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
-                         threshold=result.threshold, metrics=result.metrics, extra_config=extra)
+                         threshold=result.threshold, metrics=result.metrics, extra_config=extra,
+                         inputs=[features, selection])
     log.info("wrote %s", out)
     return load_model(out), result
 
@@ -125,7 +128,10 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
     if not isinstance(teacher, AestheticModel):
         raise BundleError(f"{teacher_dir}: a {teacher.kind} bundle cannot teach; pass a full model bundle")
     members = [teacher] + [load_model(m) for m in ensemble]
-    with FeatureStore.open(training_features_of(teacher, features)) as store:
+    store_path = training_features_of(teacher, features)
+    inputs = [teacher_dir, store_path, selection, *ensemble]
+    check_bundle_out(out, inputs)
+    with FeatureStore.open(store_path) as store:
         rows = np.flatnonzero(store.ok)
         z_t = teacher_logits(members, store, rows)
         selector = teacher.selector if selection is None else _selector_for(store, selection, None)
@@ -140,5 +146,5 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
             "distillation": config.model_dump(mode="json"),
         }
         save_full_bundle(out, fc_model=result.model, selector=selector, extractor_config=base,
-                         threshold=result.threshold, metrics=result.metrics, extra_config=extra)
+                         threshold=result.threshold, metrics=result.metrics, extra_config=extra, inputs=inputs)
     return load_model(out), result

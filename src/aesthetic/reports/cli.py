@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/json + PNGs."""
         from aesthetic.cli_utils import console, fail
         from aesthetic.reports.benchmark import BenchmarkOptions, run_benchmark
-        from aesthetic.reports.report import ReportError, write_report
+        from aesthetic.reports.report import ReportError, check_report_out, write_report
         from aesthetic.reports.scorers import ModelScorer, NimaPeerScorer
         from aesthetic.reports.sources import SourceError
         from aesthetic.reports.suite import SuiteError, load_suite
@@ -135,8 +135,12 @@ def register(app: typer.Typer) -> None:
         models = list(models or [])
         model_sets: dict[str, Any] = {}
         notes: list[str] = []
+        inputs = [*models, suite, nima, *[Path(t) for t in model_train]]
         try:
+            check_report_out(out, inputs)  # before any scoring
             loaded_suite = load_suite(suite)
+            inputs += [item.path for rset in loaded_suite.sets.values() for item in rset.items]
+            check_report_out(out, inputs)  # nor may the folder hold the suite's images
             scorers = []
             if models:
                 try:
@@ -179,7 +183,7 @@ def register(app: typer.Typer) -> None:
             if max_distance is not None:
                 flags += ["--max-distance", str(max_distance)]
             command = _benchmark_command(models, suite, out, nima, flags, model_train)
-            written = write_report(result, out, command)
+            written = write_report(result, out, command, inputs)
         except (SuiteError, SourceError, ReportError) as exc:
             fail(exc)
 
