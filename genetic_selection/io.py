@@ -136,6 +136,12 @@ def load_selector(path: PathLike) -> Selector:
     kind = header.get("kind")
     if kind not in classes:
         raise SelectionError(f"{source}: unknown selector kind {kind!r} (known: {', '.join(classes)})")
-    selector = classes[kind](**header["params"])
-    selector._set_state(header["state"], arrays)
+    try:
+        selector = classes[kind](**header["params"])
+        selector._set_state(header["state"], arrays)
+        problem = selector._state_problem()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        raise SelectionError(f"{source}: damaged {kind} selector ({problem}); fit and save it again")
     return selector
