@@ -10,6 +10,12 @@ uninterrupted one.
 
 Decoding and resizing of the next chunk run in a thread pool while the network
 processes the current one.
+
+A part is reused only by the job that wrote it: the job identity (``job.json`` in the parts
+folder, and the metadata of every part and of the store) holds the image list, every setting
+that changes a feature value and the sha256 of each weights file, so a weights file replaced
+at the same path is noticed. Labels are not part of it: a rerun with changed labels rewrites
+the store's label column without extracting again. ``<out>.lock`` keeps a second writer out.
 """
 
 from __future__ import annotations
@@ -159,6 +165,9 @@ def job_lock(target: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        # Unlinked while still held, so no <out>.lock is left beside the store; a peer that opened the
+        # old inode meanwhile sees it unlinked and takes a fresh one (filelock checks st_nlink).
+        lock_path.unlink(missing_ok=True)
         lock.release()
 
 

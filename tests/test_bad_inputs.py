@@ -352,6 +352,7 @@ def test_a_local_ray_cluster_listens_on_loopback_only(monkeypatch):
     from aesthetic.raycluster import local_cluster_options
 
     assert local_cluster_options(None) == {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
+    assert local_cluster_options("local") == local_cluster_options(None)
     assert local_cluster_options("auto") == {} and local_cluster_options("ray://head:10001") == {}
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)

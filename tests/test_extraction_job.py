@@ -91,6 +91,7 @@ def test_killed_job_resumes_to_the_same_file(tmp_path, astronaut):
     result = subprocess.run(_cli(tmp_path / "imgs", out), env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stderr
+    assert not parts.exists() and not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "killed.h5.lock").exists()
     with FeatureStore.open(tmp_path / "ref.h5") as ref, FeatureStore.open(out) as got:
         assert list(ref.ids) == list(got.ids)
         np.testing.assert_array_equal(ref.status, got.status)
@@ -292,4 +293,28 @@ def test_a_second_writer_of_the_same_out_is_refused_while_the_first_finishes(tmp
     assert "another extraction is writing it right now" in second.output and "Traceback" not in second.output
     with FeatureStore.open(out) as st:
         assert len(st) == 24 and st.ok.all()
-    assert not (tmp_path / "f.h5.parts").exists()
+    assert not (tmp_path / "f.h5.parts").exists() and not (tmp_path / "f.h5.lock").exists()
+
+
+def test_labels_of_a_sharded_store_are_refreshed_shard_by_shard(tmp_path):
+    """The Ray engine's store (JSON manifest + shard files) takes new labels the same way."""
+    from aesthetic.datasets import Manifest
+    from aesthetic.feature_extraction.job import refresh_labels
+    from aesthetic.feature_store import STATUS_OK, BranchData, write_shard_manifest, write_store
+
+    ids = [f"img{i}.jpg" for i in range(5)]
+    feats = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    shards = []
+    for k, rows in enumerate((range(0, 3), range(3, 5))):
+        shards.append(write_store(tmp_path / f"shard-{k}.h5", ids=[ids[i] for i in rows], paths=[ids[i] for i in rows],
+                                  labels=[0.0] * len(rows), status=[STATUS_OK] * len(rows), errors=[""] * len(rows),
+                                  branches={"b": BranchData(feats[list(rows)], {})}, dtype="float32"))
+    manifest_path = write_shard_manifest(tmp_path / "f.json", shards)
+    new = np.array([1, 0, np.nan, 1, 1], np.float32)
+    assert refresh_labels(manifest_path, Manifest(ids, ids, new)) == 4  # the NaN row and row 1 were 0 / unchanged
+    assert refresh_labels(manifest_path, Manifest(ids, ids, new)) == 0
+    with FeatureStore.open(manifest_path) as st:
+        np.testing.assert_array_equal(st.labels, new)
+        np.testing.assert_array_equal(st.read("b"), feats)
+    with pytest.raises(ExtractionJobError, match="ids differ"):
+        refresh_labels(manifest_path, Manifest(ids[::-1], ids, new))

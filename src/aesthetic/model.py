@@ -8,6 +8,10 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
       config.json     format, kind, extractor config, branches and widths, threshold (+ how it was
                       chosen), label rule, FC config, training provenance, library versions
       metrics.json    validation metrics of the saved model
+      weights/        copies of the extractor's weights files up to 20 MB (config.json records every
+                      weights file by absolute path and sha256; loading looks here first, then at that
+                      path, and accepts a file only with the recorded sha256), so a bundle moved to
+                      another folder or machine still scores
       student/        optional: the distilled end-to-end student (a student bundle)
 
 Student bundle (``kind = "student"``): ``model.keras`` (``(n, s, s, 3)`` pixel values 0..255
@@ -15,7 +19,9 @@ float32 -> ``(n, 1)`` P(aesthetic), preprocessing inside), ``config.json`` (inpu
 threshold, teacher, distillation settings), ``metrics.json``.
 
 Bundles are written atomically: built in a hidden temporary directory beside the target,
-then renamed into place, so a reader sees the old bundle or the complete new one.
+then renamed into place, so a reader sees the old bundle or the complete new one. A target that
+is not a bundle, or that holds one of the run's inputs, is refused before any work. On load,
+config.json is validated (:class:`FullBundleConfig`, :class:`StudentBundleConfig`).
 """
 
 from __future__ import annotations

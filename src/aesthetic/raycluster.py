@@ -15,10 +15,10 @@ LOCAL_NODE_IP = "127.0.0.1"
 def local_cluster_options(address: Optional[str]) -> dict[str, Any]:
     """``ray.init`` keyword options for ``address``.
 
-    ``None`` starts a new local cluster: it binds to 127.0.0.1 only and runs no dashboard, so
+    ``None`` or ``"local"`` starts a new local cluster: it binds to 127.0.0.1 only and runs no dashboard, so
     nothing else on the network can reach it. Joining an existing cluster (``"auto"``,
     ``"ray://host:port"``) adds nothing: that cluster's own settings apply.
     """
-    if address is not None:
+    if address not in (None, "local"):
         return {}
     return {"include_dashboard": False, "_node_ip_address": LOCAL_NODE_IP}
