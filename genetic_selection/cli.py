@@ -73,10 +73,9 @@ def pca_command(
     """Fit PCA per branch out of core (memory bounded by the width, not the image count)."""
     try:
         from aesthetic.feature_store import FeatureStore
+        from aesthetic.outputs import check_output_file
 
         from .pca import BranchPCA
-
-        from aesthetic.outputs import check_output_file
 
         check_output_file(out / "selector.h5" if out.suffix.lower() not in (".h5", ".hdf5", ".json") else out,
                           what="selector", inputs=[features])

@@ -229,7 +229,6 @@ def register(app: typer.Typer) -> None:
         from aesthetic.augmentation import augment_store
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_store import FeatureStore, FeatureStoreError
-
         from aesthetic.outputs import check_output_file
 
         try:
