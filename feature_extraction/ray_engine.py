@@ -44,7 +44,7 @@ from aesthetic.datasets import Manifest, load_manifest
 from aesthetic.feature_store import (STATUS_FAILED, STATUS_OK, BranchData,
                                      library_versions, write_shard_manifest, write_store)
 from aesthetic.progress import Progress
-from aesthetic.raycluster import local_cluster_options
+from aesthetic.raycluster import local_cluster_options, protect_token_file
 from .extractor import FeatureExtractor, shape_buckets
 from .job import (ExtractionConfig, ExtractionJobError, ExtractionSummary, identity_differences, job_identity, job_lock,
                   part_matches, prepare_work_dir, refresh_labels, remove_stale_temporaries)
@@ -210,6 +210,7 @@ def _ray_session(address: Optional[str]) -> Iterator[Any]:
     env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING,
              **local_cluster_options(address))
+    protect_token_file()
     try:
         yield ray
     finally:

@@ -345,21 +345,31 @@ def test_a_non_image_error_names_its_kind_never_its_bytes(tmp_path, tiny_images)
         assert said in err.value.reason and "hunter2" not in str(err.value) and "SECRET" not in str(err.value)
 
 
-def test_a_local_ray_cluster_listens_on_loopback_only(monkeypatch):
+def test_a_local_ray_cluster_runs_no_dashboard_and_keeps_its_token_private(monkeypatch, tmp_path):
+    """Ray 2.60 cannot confine a local cluster to loopback (see aesthetic.raycluster): what can be
+    closed is closed, the dashboard off and the auth token (0644 as Ray writes it) made 0600."""
     import ray
 
     from aesthetic.feature_extraction import ray_engine
     from aesthetic.raycluster import local_cluster_options
 
-    assert local_cluster_options(None) == {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
-    assert local_cluster_options("local") == local_cluster_options(None)
+    assert local_cluster_options(None) == local_cluster_options("local") == {"include_dashboard": False}
     assert local_cluster_options("auto") == {} and local_cluster_options("ray://head:10001") == {}
+    monkeypatch.setenv("HOME", str(tmp_path))
+    token = tmp_path / ".ray" / "auth_token"
     calls = []
+
+    def fake_init(**kw):
+        calls.append(kw)
+        token.parent.mkdir(exist_ok=True)
+        token.write_text("secret")
+        token.chmod(0o644)  # as Ray 2.60 leaves it
+
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(ray, "init", fake_init)
     monkeypatch.setattr(ray, "shutdown", lambda: None)
     for address in (None, "auto"):
         with ray_engine._ray_session(address):
-            pass
-    assert calls[0]["_node_ip_address"] == "127.0.0.1" and calls[0]["include_dashboard"] is False
-    assert "_node_ip_address" not in calls[1] and calls[1]["address"] == "auto"
+            assert token.stat().st_mode & 0o777 == 0o600
+    assert calls[0]["include_dashboard"] is False and calls[0]["address"] is None
+    assert "include_dashboard" not in calls[1] and calls[1]["address"] == "auto"
