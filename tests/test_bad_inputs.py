@@ -161,6 +161,9 @@ def test_nan_or_inf_feature_rows_are_refused_with_their_ids(tmp_path):
     assert_refused(cli("train", store, "--out", tmp_path / "m", *FIT), "NaN or infinite features in 2 row(s)",
                    "img3.jpg", "img7.jpg")
     assert_refused(cli("select", "pca", store, "--out", tmp_path / "sel", "--components", "4"), "img3.jpg", code=1)
+    assert_refused(cli("select", "ga", store, "--out", tmp_path / "ga", "--k", "4", "--population", "6",
+                       "--parents", "4", "--generations", "1", "--fitness", "proxy"), "img7.jpg", code=1)
+    assert not (tmp_path / "ga" / "selector.h5").exists()  # no selector saved from NaN features
     with FeatureStore.open(store) as st:  # rows without NaN still read
         assert np.isfinite(st.read("mobilenet", rows=[0, 1, 2])).all()
 
