@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image
 from .branches import Branch, DataConfig, get_branch
-from .weights import ResolvedWeights, WeightsSpec, resolve_weights
+from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class ExtractorConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
     seed: int = 0
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
+    weights_sha256: dict[str, str] = Field(default_factory=dict,
+                                           description="branch -> sha256 of its weights file when one was used")
 
     def build(self, **options: Any) -> "FeatureExtractor":
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet);
@@ -131,19 +133,34 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ config
     def config(self) -> ExtractorConfig:
-        """The settings that rebuild this extractor (``.model_dump()`` is what stores record)."""
-        return ExtractorConfig(branches=self.branch_names, weights=dict(self.weights_spec),
+        """The settings that rebuild this extractor (``.model_dump()`` is what stores record).
+
+        Weights files are recorded by absolute path and sha256, so the config means the same
+        network from any working directory, and a file replaced since is noticed."""
+        weights = {b: (str(w.path) if w.kind == "file" else None if w.kind == "none" else w.kind)
+                   for b, w in self.weights.items()}
+        return ExtractorConfig(branches=self.branch_names, weights=weights,
+                               weights_sha256={b: w.sha256 for b, w in self.weights.items() if w.sha256},
                                input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,
                                seed=self.seed, max_pixels=self.max_pixels)
 
     @classmethod
     def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], **overrides) -> "FeatureExtractor":
         """Rebuild from :meth:`config` or a store's ``metadata["extractor"]`` dict (old stores too);
-        ``overrides`` replace settings or pass other constructor arguments (``workers``)."""
+        ``overrides`` replace settings or pass other constructor arguments (``workers``). A weights
+        file whose sha256 differs from the recorded one is refused."""
         data = config.model_dump() if isinstance(config, BaseModel) else dict(config)
         fields = {k: v for k, v in overrides.items() if k in ExtractorConfig.model_fields}
         options = {k: v for k, v in overrides.items() if k not in ExtractorConfig.model_fields}
-        return ExtractorConfig.model_validate({**data, **fields}).build(**options)
+        spec = ExtractorConfig.model_validate({**data, **fields})
+        fx = spec.build(**options)
+        if "weights" not in overrides:
+            for b, digest in spec.weights_sha256.items():
+                w = fx.weights.get(b)
+                if w is not None and w.sha256 is not None and w.sha256 != digest:
+                    raise WeightsError(f"{w.path}: weights for branch '{b}' have changed since they were recorded "
+                                       f"(sha256 {digest[:12]}... expected, {w.sha256[:12]}... found)")
+        return fx
 
     @property
     def widths(self) -> dict[str, int]:

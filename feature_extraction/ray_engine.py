@@ -44,8 +44,10 @@ from aesthetic.datasets import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.progress import Progress
+from aesthetic.raycluster import local_cluster_options, protect_token_file
 from .extractor import FeatureExtractor, shape_buckets
-from .job import ExtractionConfig, ExtractionJobError, ExtractionSummary, _job_identity
+from .job import (ExtractionConfig, ExtractionJobError, ExtractionSummary, identity_differences, job_identity, job_lock,
+                  part_matches, prepare_work_dir, refresh_labels, remove_stale_temporaries)
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +208,9 @@ def _ray_session(address: Optional[str]) -> Iterator[Any]:
         yield ray
         return
     env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING)
+    ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING,
+             **local_cluster_options(address))
+    protect_token_file()
     try:
         yield ray
     finally:
@@ -296,33 +300,33 @@ class _ShardCollector:
 
 
 def _finished_or_prepare(manifest_path: Path, shard_dir: Path, n_shards: int, identity: dict,
-                         overwrite: bool) -> Optional[ExtractionSummary]:
-    """A finished run of these settings is returned as is; a run of other settings is refused
-    (or cleared with ``overwrite``); otherwise the shard folder is made ready to (re)start."""
+                         overwrite: bool, manifest: Manifest) -> Optional[ExtractionSummary]:
+    """A finished run of this job is returned as is (labels refreshed from ``manifest``); a run of
+    another job is refused (or cleared with ``overwrite``); otherwise the shard folder is made ready
+    to (re)start, shards of unknown or other identity never being adopted. Call with the job lock held."""
     complete = lambda: all(shard_file(shard_dir, k).exists() for k in range(n_shards))  # noqa: E731
+    remove_stale_temporaries(manifest_path.parent, manifest_path.name)
     if manifest_path.exists() and not overwrite:
         try:
             previous = json.loads(manifest_path.read_text()).get("job")
         except (OSError, ValueError, AttributeError):
             previous = None
         if previous != identity:
-            raise ExtractionJobError(f"{manifest_path}: exists and was made from other images or settings; "
-                                     f"pass --overwrite to replace it")
+            raise ExtractionJobError(f"{manifest_path}: exists and was made by another job "
+                                     f"({identity_differences(previous, identity)}); pass --overwrite to replace it")
         if complete():
             log.info("%s is already complete for this manifest and config", manifest_path)
-            return ExtractionSummary.from_store(manifest_path, 0.0)
+            return ExtractionSummary.from_store(manifest_path, 0.0,
+                                                labels_updated=refresh_labels(manifest_path, manifest))
         log.warning("%s: shard files are missing; extracting them again", manifest_path)
     if overwrite:
         shutil.rmtree(shard_dir, ignore_errors=True)
         manifest_path.unlink(missing_ok=True)
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    job_file = shard_dir / "job.json"
-    if job_file.exists():
-        if json.loads(job_file.read_text()) != identity:
-            raise ExtractionJobError(f"{shard_dir}: holds a partial run of other images or settings; "
-                                     f"delete it or pass --overwrite")
-    else:
-        atomic_write_text(job_file, json.dumps(identity, indent=2, sort_keys=True))
+    prepare_work_dir(shard_dir, identity, "shard-*.h5")
+    for k in range(n_shards):
+        if shard_file(shard_dir, k).exists() and not part_matches(shard_file(shard_dir, k), identity):
+            log.warning("%s: written by another job; extracting it again", shard_file(shard_dir, k))
+            shard_file(shard_dir, k).unlink()
     return None
 
 
@@ -343,11 +347,23 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
         raise ExtractionJobError("no images to extract")
     if max_attempts < 1:
         raise ExtractionJobError(f"max_attempts must be >= 1, got {max_attempts}")
-    start = time.perf_counter()
     manifest_path, shard_dir = sharded_paths(out)
-    identity = _job_identity(manifest, config)
+    # Built here (no networks yet) so bad branch names or weights files fail before Ray starts;
+    # it hashes the weights files, which the job identity holds.
+    fx = config.build_extractor()
+    identity = job_identity(manifest, config, fx)
+    with job_lock(manifest_path):
+        return _extract_ray_locked(manifest, manifest_path, shard_dir, config, fx, identity, address,
+                                   gpus_per_worker, workers_per_branch, overwrite, progress, max_attempts)
+
+
+def _extract_ray_locked(manifest: Manifest, manifest_path: Path, shard_dir: Path, config: ExtractionConfig,
+                        fx: FeatureExtractor, identity: dict, address: Optional[str], gpus_per_worker: float,
+                        workers_per_branch: Optional[int], overwrite: bool, progress: bool,
+                        max_attempts: int) -> ExtractionSummary:
+    start = time.perf_counter()
     shards = shard_rows(len(manifest), config.chunk_size)
-    finished = _finished_or_prepare(manifest_path, shard_dir, len(shards), identity, overwrite)
+    finished = _finished_or_prepare(manifest_path, shard_dir, len(shards), identity, overwrite, manifest)
     if finished is not None:
         return finished
 
@@ -394,6 +410,7 @@ def extract_ray(images: Union[str, Path, list, Manifest], out: Union[str, Path],
 
     write_shard_manifest(manifest_path, [shard_file(shard_dir, k) for k in range(len(shards))],
                          extra={"job": identity, "images": len(manifest), "chunk_size": config.chunk_size})
-    summary = ExtractionSummary.from_store(manifest_path, time.perf_counter() - start, resumed)
+    updated = refresh_labels(manifest_path, manifest)  # shards of an earlier run may hold its labels
+    summary = ExtractionSummary.from_store(manifest_path, time.perf_counter() - start, resumed, updated)
     log.info("%s", summary.line())
     return summary

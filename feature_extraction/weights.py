@@ -8,6 +8,8 @@ deep inside Keras.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -40,11 +42,27 @@ class ResolvedWeights:
         return self.kind
 
 
+#: sha256 of files already hashed in this process, keyed by (real path, size, mtime_ns, inode): a
+#: 250 MB weights file is read once per process, while a file replaced in place (new mtime or
+#: inode) is hashed again, so a job identity never trusts a name over the content.
+_SHA_CACHE: dict[tuple[str, int, int, int], str] = {}
+_SHA_LOCK = threading.Lock()
+
+
 def sha256_of(path: Path, block: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (cached per process by path, size, mtime and inode)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _SHA_LOCK:
+        cached = _SHA_CACHE.get(key)
+    if cached is not None:
+        return cached
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(block), b""):
             digest.update(chunk)
+    with _SHA_LOCK:
+        _SHA_CACHE[key] = digest.hexdigest()
     return digest.hexdigest()
 
 
@@ -67,7 +85,9 @@ def resolve_weights(spec: WeightsSpec, branch: str, known: tuple[KnownWeights, .
             f"{path}: does not match the known {match.filename} for branch '{branch}' "
             f"(expected {match.size} bytes, sha256 {match.sha256[:12]}..., got {size} bytes, "
             f"sha256 {digest[:12]}...); the file is truncated, corrupt or a different model")
-    return ResolvedWeights("file", path, digest, match)
+    # Absolute: the spec is recorded with every store and bundle, and must mean the same file
+    # whatever folder a later command runs from.
+    return ResolvedWeights("file", path.resolve(), digest, match)
 
 
 def download_failure_message(branch: str, known: tuple[KnownWeights, ...]) -> str:

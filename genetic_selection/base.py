@@ -157,6 +157,16 @@ class Selector(TransformerMixin, BaseEstimator):
         self._set_layout({b: int(widths[b]) for b in state["branches"]})
         self.n_features_out_ = int(state["n_features_out"])
 
+    def _state_problem(self) -> str | None:
+        """What makes loaded state inconsistent (None when sound); subclasses add their arrays' checks."""
+        if not self.branches_ or len(set(self.branches_)) != len(self.branches_):
+            return "its branch list is empty or names a branch twice"
+        if any(w < 1 for w in self.branch_widths_.values()):
+            return f"a branch width is not positive ({self._layout_text()})"
+        if not 1 <= self.n_features_out_ <= self.n_features_in_:
+            return f"it gives {self.n_features_out_} features out of {self.n_features_in_}"
+        return None
+
     # -- persistence (no pickle: see io.py) --------------------------------
     def save(self, path) -> Any:
         """Write to ``path``: a directory (``selector.h5`` inside), a ``.h5`` or a ``.json`` file."""
@@ -200,6 +210,12 @@ class AllFeatures(Selector):
         self._check_fitted()
         mask = np.ones(self.n_features_in_, dtype=bool)
         return np.flatnonzero(mask) if indices else mask
+
+    def _state_problem(self) -> str | None:
+        problem = super()._state_problem()
+        if problem is None and self.n_features_out_ != self.n_features_in_:
+            return f"it keeps every feature, yet gives {self.n_features_out_} of {self.n_features_in_}"
+        return problem
 
 
 def store_rows(store, rows: Any = None) -> np.ndarray:

@@ -86,15 +86,62 @@ def read_checkpoint(run_dir: PathLike, config: Mapping[str, Any]) -> dict[str, A
         raise SelectionError(f"{path} was written by a run with other settings or data ("
                              + "; ".join(diffs[:4]) + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
                              + "); use another output folder or restart to overwrite it")
+    problem = _checkpoint_problem(body, current)
+    if problem:
+        raise SelectionError(f"{path}: damaged GA checkpoint ({problem}); delete it or pass --restart to start over")
     body["population"] = np.asarray(body["population"], dtype=np.int64)
     body["fitness"] = np.asarray(body["fitness"], dtype=np.float64)
     return body
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checkpoint_problem(body: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
+    """What makes a checkpoint unusable with ``config`` (None when it is sound): every value is checked
+    for type and range, since a resumed run would otherwise carry a bad gene into the saved selector."""
+    params = config.get("params", {})
+    layout = config.get("data", {}).get("layout") or {}
+    n_features = sum(int(w) for w in layout.values()) if isinstance(layout, Mapping) else 0
+    k, size = params.get("k"), params.get("population")
+    generation, population, fitness = body.get("generation"), body.get("population"), body.get("fitness")
+    if not _is_int(generation) or generation < 0:
+        return f"generation {generation!r} is not a whole number >= 0"
+    if not isinstance(population, list) or not all(isinstance(row, list) for row in population):
+        return "population is not a list of individuals"
+    if _is_int(size) and len(population) != size:
+        return f"population holds {len(population)} individuals, the run has population={size}"
+    for i, row in enumerate(population):
+        if not all(_is_int(g) for g in row):
+            return f"individual {i} holds a gene that is not a whole number"
+        if _is_int(k) and len(row) != k:
+            return f"individual {i} has {len(row)} genes, the run has k={k}"
+        if n_features and any(g < 0 or g >= n_features for g in row):
+            bad = next(g for g in row if g < 0 or g >= n_features)
+            return f"individual {i} has gene {bad}, outside the {n_features} features [0, {n_features})"
+        if len(set(row)) != len(row):
+            return f"individual {i} names a feature twice"
+    if (not isinstance(fitness, list) or len(fitness) != len(population)
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and np.isfinite(f) for f in fitness)):
+        return "fitness is not one finite number per individual"
+    state = body.get("rng_state")
+    if not isinstance(state, Mapping) or not isinstance(state.get("bit_generator"), str) \
+            or not hasattr(np.random, state["bit_generator"]):
+        return "rng_state is not a numpy generator state"
+    if not isinstance(body.get("history"), list):
+        return "history is not a list"
+    return None
+
+
 def restore_rng(state: Mapping[str, Any]) -> np.random.Generator:
     """A Generator continuing exactly where the one whose ``bit_generator.state`` was saved stopped."""
-    bit_generator = getattr(np.random, state["bit_generator"])()
-    bit_generator.state = dict(state)
+    try:
+        bit_generator = getattr(np.random, state["bit_generator"])()
+        bit_generator.state = dict(state)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SelectionError(f"the GA checkpoint's rng_state cannot be restored ({type(exc).__name__}: {exc}); "
+                             f"pass --restart to start over") from None
     return np.random.Generator(bit_generator)
 
 

@@ -67,7 +67,10 @@ def pca_command(
     from rich.table import Table
 
     from aesthetic.feature_store import FeatureStore
+    from aesthetic.outputs import check_output_file
 
+    check_output_file(out / "selector.h5" if out.suffix.lower() not in (".h5", ".hdf5", ".json") else out,
+                      what="selector", inputs=[features])
     selector = PCA.build(config, {"n_components": parse_components(components), "remainder": remainder,
                                   "whiten": whiten, "batch_size": batch_size})
     with FeatureStore.open(features) as store:

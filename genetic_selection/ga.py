@@ -334,3 +334,17 @@ class GeneticSelector(Selector):
         self.best_fitness_ = float(state["best_fitness"])
         self.history_ = list(state["history"])
         self.n_generations_ = int(state["n_generations"])
+
+    def _state_problem(self) -> str | None:
+        problem = super()._state_problem()
+        if problem:
+            return problem
+        support = self.support_
+        if support.ndim != 1 or len(support) != self.n_features_out_ or len(support) != int(self.k):
+            return (f"it selects {support.size} features, but records n_features_out={self.n_features_out_} "
+                    f"and k={self.k}")
+        if support.size and (support.min() < 0 or support.max() >= self.n_features_in_):
+            return f"a selected index is outside the {self.n_features_in_} input features"
+        if len(np.unique(support)) != len(support):
+            return "it selects a feature twice"
+        return None

@@ -127,6 +127,13 @@ def load_selector(path: PathLike) -> "Selector":
         cls = selector_class(header.get("kind"))
     except ValueError as exc:
         raise SelectionError(f"{source}: {exc}") from None
-    selector = cls(**header["params"])
-    selector._set_state(header["state"], arrays)
+    kind = header.get("kind")
+    try:
+        selector = cls(**header["params"])
+        selector._set_state(header["state"], arrays)
+        problem = selector._state_problem()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        raise SelectionError(f"{source}: damaged {kind} selector ({problem}); fit and save it again")
     return selector

@@ -300,3 +300,26 @@ class BranchPCA(Selector):
         self.explained_variance_ratio_ = {b: np.asarray(arrays[f"{b}/explained_variance_ratio"])
                                           for b in self.n_components_}
 
+    def _state_problem(self) -> str | None:
+        problem = super()._state_problem()
+        if problem:
+            return problem
+        if set(self.plan_) != set(self.branches_) or not set(self.plan_.values()) <= {REDUCE, PASSTHROUGH, DROP}:
+            return f"its plan {self.plan_} does not give pca, passthrough or drop for each branch"
+        out = 0
+        for b in self.branches_:
+            width = self.branch_widths_[b]
+            if self.plan_[b] == PASSTHROUGH:
+                out += width
+            elif self.plan_[b] == REDUCE:
+                k = self.n_components_.get(b, 0)
+                if not 1 <= k <= width or self.components_[b].shape != (k, width) or self.mean_[b].shape != (width,) \
+                        or self.explained_variance_[b].shape != (k,):
+                    return f"the PCA arrays of branch {b!r} do not fit {k} components of width {width}"
+                if not (np.isfinite(self.components_[b]).all() and np.isfinite(self.mean_[b]).all()):
+                    return f"the PCA arrays of branch {b!r} hold NaN or infinite values"
+                out += k
+        if out != self.n_features_out_:
+            return f"its branches give {out} features, but it records n_features_out={self.n_features_out_}"
+        return None
+

@@ -29,6 +29,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from aesthetic.raycluster import local_cluster_options, protect_token_file
+
 from .errors import SelectionError
 from .fitness import ArraySource, FCFitness, StoreSource
 
@@ -168,7 +170,8 @@ class RayFitness:
 
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, logging_level=logging.WARNING)
+            ray.init(address=self.address, logging_level=logging.WARNING, **local_cluster_options(self.address))
+            protect_token_file()
         # Freed when this object goes away (the GA drops its evaluator when a run ends or fails).
         self._actors, self._started_ray = [], started
         self._finalizer = weakref.finalize(self, _release, self._actors, started)

@@ -170,7 +170,8 @@ def test_extract_reads_its_config_and_prints_a_markup_path_literally(tmp_path, a
     with FeatureStore.open(out) as store:
         saved = store.metadata["job"]["config"]  # the ExtractionConfig the store was made with
     assert saved["dtype"] == "float16" and saved["input_scale"] == 0.25 and saved["branches"] == ["mobilenet"]
-    assert saved["weights"] == {"mobilenet": None} and saved["batch_size"] == 8  # the model's default
+    # weights are recorded by content in the job identity: "none" | "imagenet" | "sha256:..."
+    assert saved["weights"] == {"mobilenet": "none"} and saved["batch_size"] == 8  # the model's default
 
 
 def test_exit_codes_are_documented_in_the_cli_reference():

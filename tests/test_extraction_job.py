@@ -91,6 +91,7 @@ def test_killed_job_resumes_to_the_same_file(tmp_path, astronaut):
     result = subprocess.run(_cli(tmp_path / "imgs", out), env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stderr
+    assert not parts.exists() and not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "killed.h5.lock").exists()
     with FeatureStore.open(tmp_path / "ref.h5") as ref, FeatureStore.open(out) as got:
         assert list(ref.ids) == list(got.ids)
         np.testing.assert_array_equal(ref.status, got.status)
@@ -156,3 +157,188 @@ def test_the_extractor_config_is_a_model_and_old_store_metadata_still_rebuilds_i
     assert FeatureExtractor.from_config(config, workers=1).config() == config
     with pytest.raises(ValueError, match="input_scale"):
         FeatureExtractor.from_config({**old, "input_scale": 9})
+
+
+# -- resume trusts contents, not names (issue 14, item 1) ---------------------------------------------
+MOBILE = dict(branches=["mobilenet"], input_scale=0.25, chunk_size=2, batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def two_weights_contents(tmp_path_factory) -> tuple[bytes, bytes]:
+    """Two plain MobileNet weights files of different random initialisations (same name, other bytes)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("weights")
+    contents = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        net = keras.applications.MobileNet(input_shape=(None, None, 3), include_top=False, weights=None)
+        path = folder / f"seed{seed}.weights.h5"
+        net.save_weights(path)
+        contents.append(path.read_bytes())
+    assert contents[0] != contents[1]
+    return contents[0], contents[1]
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def _crash_after(fx, n_chunks: int):
+    """Make ``fx`` die after ``n_chunks`` chunks, as a killed run would: parts so far stay on disk."""
+    real, calls = fx.extract_loaded, []
+
+    def extract_loaded(*args, **kwargs):
+        if len(calls) == n_chunks:
+            raise _Crash("killed")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    fx.extract_loaded = extract_loaded
+    return fx
+
+
+def _labelled_csv(tmp_path: Path, astronaut, n: int, flip: bool = False) -> Path:
+    if not (tmp_path / "imgs").exists():
+        _write_folder(tmp_path / "imgs", astronaut, n)
+    csv = tmp_path / "list.csv"
+    lines = [f"imgs/img_{i:03d}.jpg,{(i % 2) ^ int(flip)}" for i in range(n)]
+    csv.write_text("path,label\n" + "\n".join(lines) + "\n")
+    return csv
+
+
+def test_resume_is_refused_when_the_weights_file_changed_content_at_the_same_path(
+        tmp_path, astronaut, two_weights_contents):
+    from aesthetic.feature_extraction import FeatureExtractor
+
+    a, b = two_weights_contents
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(a)
+    _write_folder(tmp_path / "imgs", astronaut, 6)
+    config = ExtractionConfig(**MOBILE, weights={"mobilenet": str(weights)})
+    out = tmp_path / "f.h5"
+    with pytest.raises(_Crash):
+        extract(tmp_path / "imgs", out, config, progress=False, extractor=_crash_after(config.build_extractor(), 2))
+    parts = sorted((tmp_path / "f.h5.parts").glob("part-*.h5"))
+    assert len(parts) == 2
+
+    weights.write_bytes(b)  # same path and name, another model
+    with pytest.raises(ExtractionJobError, match=r"weights of branch 'mobilenet' differ in content.*--overwrite"):
+        extract(tmp_path / "imgs", out, config, progress=False)
+    assert sorted((tmp_path / "f.h5.parts").glob("part-*.h5")) == parts and not out.exists()
+
+    summary = extract(tmp_path / "imgs", out, config, progress=False, overwrite=True)
+    assert summary.ok == 6 and summary.resumed_parts == 0
+    fresh = FeatureExtractor(["mobilenet"], {"mobilenet": str(weights)}, input_scale=0.25, batch_size=2)
+    with FeatureStore.open(out) as st:
+        assert st.branch_attrs("mobilenet")["weights_sha256"] == fresh.weights["mobilenet"].sha256
+        np.testing.assert_allclose(st.read("mobilenet"), fresh.extract_paths(list(st.paths)).features["mobilenet"],
+                                   rtol=1e-2, atol=1e-2)  # the store is float16
+
+
+def test_a_rerun_with_flipped_labels_updates_the_store_without_extracting_again(tmp_path, astronaut):
+    config = ExtractionConfig(**MOBILE, weights={"mobilenet": None})
+    out = tmp_path / "f.h5"
+    extract(_labelled_csv(tmp_path, astronaut, 5), out, config, progress=False)
+    with FeatureStore.open(out) as st:
+        before = st.read("mobilenet")
+        np.testing.assert_array_equal(st.labels, [0, 1, 0, 1, 0])
+
+    fx = config.build_extractor()
+    fx.extract_loaded = lambda *a, **k: pytest.fail("a label change must not re-extract features")
+    again = extract(_labelled_csv(tmp_path, astronaut, 5, flip=True), out, config, progress=False, extractor=fx)
+    assert again.labels_updated == 5 and "labels of 5 image(s) updated" in again.line()
+    with FeatureStore.open(out) as st:
+        np.testing.assert_array_equal(st.labels, [1, 0, 1, 0, 1])
+        np.testing.assert_array_equal(st.read("mobilenet"), before)
+
+
+def test_a_resume_after_the_labels_changed_ends_with_the_new_labels(tmp_path, astronaut):
+    config = ExtractionConfig(**MOBILE, weights={"mobilenet": None})
+    out = tmp_path / "f.h5"
+    with pytest.raises(_Crash):
+        extract(_labelled_csv(tmp_path, astronaut, 6), out, config, progress=False,
+                extractor=_crash_after(config.build_extractor(), 2))
+    summary = extract(_labelled_csv(tmp_path, astronaut, 6, flip=True), out, config, progress=False)
+    assert summary.resumed_parts == 2 and summary.labels_updated == 4  # the 4 rows of the 2 earlier parts
+    with FeatureStore.open(out) as st:
+        np.testing.assert_array_equal(st.labels, [1, 0, 1, 0, 1, 0])
+
+
+def test_orphan_parts_and_parts_of_another_job_are_never_adopted(tmp_path, astronaut, caplog):
+    _write_folder(tmp_path / "imgs", astronaut, 8)
+    mine = ExtractionConfig(**MOBILE, weights={"mobilenet": None}, seed=0)
+    other = ExtractionConfig(**MOBILE, weights={"mobilenet": None}, seed=1)
+    extract(tmp_path / "imgs", tmp_path / "ref.h5", mine, progress=False)
+    with pytest.raises(_Crash):  # another job's partial run, left behind
+        extract(tmp_path / "imgs", tmp_path / "other.h5", other, progress=False,
+                extractor=_crash_after(other.build_extractor(), 3))
+
+    # 1. a parts folder without job.json (e.g. of another job whose job.json is lost): discarded
+    orphan = tmp_path / "f.h5.parts"
+    shutil.copytree(tmp_path / "other.h5.parts", orphan)
+    (orphan / "job.json").unlink()
+    (orphan / ".part-000004.h5.abc123.tmp").write_bytes(b"half a part of a killed write")
+    with caplog.at_level("WARNING"):
+        summary = extract(tmp_path / "imgs", tmp_path / "f.h5", mine, progress=False)
+    assert summary.resumed_parts == 0 and "discarded, not adopted" in caplog.text
+    # 2. a part of another job slipped into this job's folder: extracted again
+    with pytest.raises(_Crash):
+        extract(tmp_path / "imgs", tmp_path / "g.h5", mine, progress=False,
+                extractor=_crash_after(mine.build_extractor(), 2))
+    shutil.copy(tmp_path / "other.h5.parts" / "part-000002.h5", tmp_path / "g.h5.parts" / "part-000002.h5")
+    summary_g = extract(tmp_path / "imgs", tmp_path / "g.h5", mine, progress=False)
+    assert summary_g.resumed_parts == 2
+
+    with FeatureStore.open(tmp_path / "ref.h5") as ref:
+        for name in ("f.h5", "g.h5"):
+            with FeatureStore.open(tmp_path / name) as got:
+                np.testing.assert_array_equal(ref.read("mobilenet"), got.read("mobilenet"))
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "f.h5.parts").exists()
+
+
+def test_a_second_writer_of_the_same_out_is_refused_while_the_first_finishes(tmp_path, astronaut):
+    from typer.testing import CliRunner
+
+    from aesthetic.cli import app
+
+    _write_folder(tmp_path / "imgs", astronaut, 24)
+    out = tmp_path / "f.h5"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen(_cli(tmp_path / "imgs", out), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (tmp_path / "f.h5.parts" / "job.json").exists():
+        time.sleep(0.01)
+    second = CliRunner().invoke(app, _cli(tmp_path / "imgs", out)[3:])
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
+    assert second.exit_code == 2, second.output
+    assert "another extraction is writing it right now" in second.output and "Traceback" not in second.output
+    with FeatureStore.open(out) as st:
+        assert len(st) == 24 and st.ok.all()
+    assert not (tmp_path / "f.h5.parts").exists() and not (tmp_path / "f.h5.lock").exists()
+
+
+def test_labels_of_a_sharded_store_are_refreshed_shard_by_shard(tmp_path):
+    """The Ray engine's store (JSON manifest + shard files) takes new labels the same way."""
+    from aesthetic.datasets import Manifest
+    from aesthetic.feature_extraction.job import refresh_labels
+    from aesthetic.feature_store import STATUS_OK, BranchData, write_shard_manifest, write_store
+
+    ids = [f"img{i}.jpg" for i in range(5)]
+    feats = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    shards = []
+    for k, rows in enumerate((range(0, 3), range(3, 5))):
+        shards.append(write_store(tmp_path / f"shard-{k}.h5", ids=[ids[i] for i in rows], paths=[ids[i] for i in rows],
+                                  labels=[0.0] * len(rows), status=[STATUS_OK] * len(rows), errors=[""] * len(rows),
+                                  branches={"b": BranchData(feats[list(rows)], {})}, dtype="float32"))
+    manifest_path = write_shard_manifest(tmp_path / "f.json", shards)
+    new = np.array([1, 0, np.nan, 1, 1], np.float32)
+    assert refresh_labels(manifest_path, Manifest(ids, ids, new)) == 4  # the NaN row and row 1 were 0 / unchanged
+    assert refresh_labels(manifest_path, Manifest(ids, ids, new)) == 0
+    with FeatureStore.open(manifest_path) as st:
+        np.testing.assert_array_equal(st.labels, new)
+        np.testing.assert_array_equal(st.read("b"), feats)
+    with pytest.raises(ExtractionJobError, match="ids differ"):
+        refresh_labels(manifest_path, Manifest(ids[::-1], ids, new))

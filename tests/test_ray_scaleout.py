@@ -27,8 +27,10 @@ CONFIG = dict(branches=["mobilenet"], weights={"mobilenet": None}, input_scale=0
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024**2,
-             logging_level="WARNING", runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+    from aesthetic.raycluster import local_cluster_options
+
+    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, logging_level="WARNING",
+             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}}, **local_cluster_options("local"))
     yield ray
     ray.shutdown()
 

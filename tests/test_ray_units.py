@@ -103,7 +103,7 @@ def test_a_run_of_other_settings_is_refused_before_ray_starts(tmp_path):
     (tmp_path / "f.json").unlink()
     (tmp_path / "f.shards").mkdir()
     (tmp_path / "f.shards" / "job.json").write_text(json.dumps({"other": True}))
-    with pytest.raises(ExtractionJobError, match="partial run of other images"):
+    with pytest.raises(ExtractionJobError, match="partial run that differs from this one"):
         ray_engine.extract_ray(tmp_path / "imgs", tmp_path / "f.json", config)
 
 

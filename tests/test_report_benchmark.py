@@ -216,7 +216,7 @@ def test_report_replaces_a_previous_report_and_refuses_other_folders(result, rep
     other = tmp_path / "precious"
     other.mkdir()
     (other / "thesis.tex").write_text("x")
-    with pytest.raises(ReportError, match="holds no previous report"):
+    with pytest.raises(ReportError, match="is not a benchmark report"):
         write_report(result, other, "x")
     assert (other / "thesis.tex").read_text() == "x"
 

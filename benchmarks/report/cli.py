@@ -198,14 +198,18 @@ def register_benchmark(app: typer.Typer) -> None:
         """Score MODEL(s), the baselines and the NIMA peer on every set of a suite; write report.md/html/json + PNGs.
         Settings: BenchmarkOptions, from --config and the options."""
         from aesthetic.benchmarks.report.benchmark import run_benchmark
-        from aesthetic.benchmarks.report.report import write_report
+        from aesthetic.benchmarks.report.report import check_report_out, write_report
         from aesthetic.benchmarks.report.suite import load_suite
 
         models = list(models or [])
         settings = BENCHMARK.merge(config, {"baselines": baselines, "robustness": robustness, "leakage": leakage,
                                             "batch_size": batch_size, "max_distance": max_distance,
                                             "n_bins": n_bins})
+        inputs = [*models, suite, nima, *[Path(t) for t in model_train]]
+        check_report_out(out, inputs)  # before any scoring
         loaded_suite = load_suite(suite)
+        inputs += [item.path for rset in loaded_suite.sets.values() for item in rset.items]
+        check_report_out(out, inputs)  # nor may the folder hold the suite's images
         scorers, model_sets, notes = _model_scorers(models)
         if nima is not None:
             scorers.append(_nima_scorer(nima))
@@ -217,7 +221,7 @@ def register_benchmark(app: typer.Typer) -> None:
         result = run_benchmark(loaded_suite, scorers, options)
         result.notes.extend(notes)
         command = _benchmark_command(models, suite, out, nima, BENCHMARK.command_flags(settings), model_train)
-        written = write_report(result, out, command)
+        written = write_report(result, out, command, inputs)
         _print_benchmark(result, loaded_suite.spec.name, written)
 
 

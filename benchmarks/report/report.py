@@ -421,22 +421,23 @@ def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[st
     return panels, overlays, heatmap
 
 
-def _prepare_destination(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            raise ReportError(f"{out}: exists and is not a directory")
-        if any(out.iterdir()) and not (out / "report.json").is_file():
-            raise ReportError(f"{out}: exists, is not empty and holds no previous report; "
-                              "choose another --out")
+def check_report_out(out: str | Path, inputs=()) -> Path:
+    """Refuse, before any work, an ``out`` that holds no previous report or holds one of ``inputs``."""
+    from aesthetic.outputs import OutputError, check_output_dir
+
+    try:
+        return check_output_dir(out, what="benchmark report (no report.json in it)", inputs=inputs,
+                                is_artifact=lambda p: (p / "report.json").is_file())
+    except OutputError as exc:
+        raise ReportError(str(exc)) from None
 
 
-def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> Path:
+def write_report(result: BenchmarkResult, out_dir: str | Path, command: str, inputs=()) -> Path:
     """Write report.md, report.html (the same, browsable: :mod:`aesthetic.benchmarks.report.html`),
     report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
     from aesthetic.benchmarks.report.baselines import baselines_json
 
-    out = Path(out_dir).resolve()
-    _prepare_destination(out)
+    out = check_report_out(out_dir, inputs).resolve()
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with atomic_dir(out) as tmp:
         write_split_csvs(result.suite, tmp / "splits", relative_to=out / "splits")

@@ -96,6 +96,7 @@ USER_ERROR_CLASSES: tuple[tuple[str, str], ...] = (
     ("aesthetic.benchmarks.report.report", "ReportError"),
     ("aesthetic.sources", "SourceError"),
     ("aesthetic.benchmarks.report.suite", "SuiteError"),
+    ("aesthetic.outputs", "OutputError"),
 )
 
 

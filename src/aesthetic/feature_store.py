@@ -89,11 +89,20 @@ def write_store(path: PathLike, *, ids: Sequence[str], paths: Sequence[str],
                 name, data=feats.astype(dtype, copy=False),
                 chunks=(max(1, min(n, chunk_rows)), feats.shape[1]) if n else None,
                 compression=compression if n else None,
-                shuffle=bool(compression) and n > 0)
+                shuffle=bool(compression) and n > 0, fletcher32=n > 0)
             ds.attrs["width"] = int(feats.shape[1])
             for key, value in data.attrs.items():
                 ds.attrs[key] = value if isinstance(value, (int, float, str)) else json.dumps(value, default=str)
     return path
+
+
+def _read_checked(ds, rows, source: Path, branch: str) -> np.ndarray:
+    """``ds[rows]``, with a checksum failure (garbled bytes on disk) turned into one sentence."""
+    try:
+        return ds[rows]
+    except OSError as exc:
+        raise FeatureStoreError(f"{source}: the stored features of branch {branch!r} are corrupt "
+                                f"(HDF5 read failed: {str(exc).splitlines()[0]}); re-extract this store") from None
 
 
 def _decode_str(values: np.ndarray) -> np.ndarray:
@@ -111,17 +120,33 @@ class FeatureStore:
         if not files:
             raise FeatureStoreError(f"{source}: no store files")
         self.source = Path(source or files[0])
-        self._files = [h5py.File(p, "r") for p in files]
+        self._sources = [Path(p) for p in files]
+        self._files = []
+        for p in files:
+            try:
+                self._files.append(h5py.File(p, "r"))
+            except OSError as exc:
+                self.close()
+                raise FeatureStoreError(f"{p}: unreadable feature store ({exc})") from None
+        try:
+            self._read_columns(files)
+        except FeatureStoreError:
+            self.close()
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:  # damaged or hand-made files
+            self.close()
+            raise FeatureStoreError(f"{self.source}: damaged feature store ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else 'missing data'})") from None
+
+    def _read_columns(self, files: Sequence[PathLike]) -> None:
         first = self._files[0]
         for p, f in zip(files, self._files):
             if f.attrs.get("format") != FORMAT:
-                self.close()
                 raise FeatureStoreError(f"{p}: not an aesthetic feature store (format attribute missing)")
         self.branches: list[str] = json.loads(first.attrs["branches"])
         self.metadata: dict[str, Any] = json.loads(first.attrs.get("metadata", "{}"))
         for p, f in zip(files, self._files):
             if json.loads(f.attrs["branches"]) != self.branches:
-                self.close()
                 raise FeatureStoreError(f"{p}: branches differ from {files[0]}")
         counts = [len(f["ids"]) for f in self._files]
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -234,11 +259,17 @@ class FeatureStore:
             local = sorted_idx[sel] - self._offsets[k]
             ds = self._files[k]["features"][branch]
             if len(local) and np.all(np.diff(local) == 1):
-                block = ds[int(local[0]):int(local[-1]) + 1]
+                block = _read_checked(ds, slice(int(local[0]), int(local[-1]) + 1), self._sources[k], branch)
             else:
                 uniq, inverse = np.unique(local, return_inverse=True)
-                block = ds[uniq][inverse]
+                block = _read_checked(ds, uniq, self._sources[k], branch)[inverse]
             out[order[sel]] = block
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            ids = [str(self.ids[i]) for i in idx[bad][:5]]
+            raise FeatureStoreError(
+                f"{self.source}: branch {branch!r} has NaN or infinite features in {int(bad.sum())} row(s) "
+                f"(ids {', '.join(ids)}{', ...' if bad.sum() > 5 else ''}); re-extract those images or drop them")
         return out
 
     def features(self, branches: Sequence[str] | None = None, rows=None, dtype=np.float32) -> np.ndarray:
@@ -291,13 +322,14 @@ def merge_stores(parts: Sequence[PathLike], out: PathLike, *, compression: str |
                 ds = group.create_dataset(
                     b, shape=(n, src.widths[b]), dtype=dtype,
                     chunks=(max(1, min(n, chunk_rows)), src.widths[b]) if n else None,
-                    compression=compression if n else None, shuffle=bool(compression) and n > 0)
+                    compression=compression if n else None, shuffle=bool(compression) and n > 0,
+                    fletcher32=n > 0)
                 for key, value in src._files[0]["features"][b].attrs.items():
                     ds.attrs[key] = value
                 for k, part in enumerate(src._files):
                     lo, hi = int(src._offsets[k]), int(src._offsets[k + 1])
                     if hi > lo:
-                        ds[lo:hi] = part["features"][b][()]
+                        ds[lo:hi] = _read_checked(part["features"][b], slice(None), src._sources[k], b)
     return out
 
 

@@ -57,6 +57,35 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+#: Signatures of common files that are not images we read: named in errors instead of echoing
+#: bytes, which could be anything the path points at (a key, an environment block).
+_OTHER_SIGNATURES = (
+    (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip archive"), (b"\x7fELF", "an ELF executable"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"), (b"\x00\x00\x01\x00", "an ICO icon"), (b"8BPS", "a Photoshop file"),
+    (b"\xff\x0a", "a JPEG XL image"), (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
+)
+
+
+def describe_unsupported(head: bytes) -> str:
+    """What the data looks like ("looks like a GIF image", "unknown format"), never its content."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        kind = ("a HEIC/HEIF image" if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc")
+                else "an AVIF image" if brand in (b"avif", b"avis") else "an MP4/QuickTime video")
+        return f"looks like {kind}"
+    for signature, kind in _OTHER_SIGNATURES:
+        if head.startswith(signature):
+            return f"looks like {kind}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown format"
+    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return "looks like a text file"
+    return "unknown format"
+
+
 def _looks_truncated(fmt: str, data: bytes) -> bool:
     """Cheap end-of-stream checks: OpenCV silently pads a cut-off JPEG or PNG with grey."""
     if fmt == "JPEG":
@@ -138,7 +167,7 @@ def decode_image(data: bytes, source: Union[str, Path] = "<bytes>",
     fmt = sniff_format(data[:16])
     if fmt is None:
         raise ImageReadError(
-            source, f"not a supported image ({', '.join(SUPPORTED_FORMATS)}); starts with {data[:8]!r}")
+            source, f"not a supported image ({', '.join(SUPPORTED_FORMATS)}); {describe_unsupported(data[:64])}")
     if _looks_truncated(fmt, data):
         raise ImageReadError(source, f"truncated {fmt} (end-of-image marker missing)")
     try:

@@ -18,7 +18,8 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from aesthetic.bundles.model import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, STUDENT_DIR, AestheticModel, BundleError,
-                                     StudentModel, bundle_header, load_model, save_full_bundle, write_bundle)
+                                     StudentModel, bundle_header, check_bundle_out, load_model, save_full_bundle,
+                                     write_bundle)
 from aesthetic.classifier.distillation import DistillConfig, distill_fc, distill_score_fc, ensemble_logits
 from aesthetic.classifier.fc import AUG_SEPARATOR, FCConfig, FCResult, source_ids, train_fc
 from aesthetic.classifier.student import StudentConfig, load_images, train_score_student, train_student
@@ -85,6 +86,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
     """
     if target not in ("binary", "distribution", "mean"):
         raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
+    check_bundle_out(out, [features, selection])  # before any work: never replace a folder holding an input
     with FeatureStore.open(features) as store:
         if target == "binary":
             y_all = store_labels(store, labels)
@@ -112,7 +114,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         }
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
-                         threshold=result.threshold, metrics=result.metrics, extra_config=extra)
+                         threshold=result.threshold, metrics=result.metrics, extra_config=extra,
+                         inputs=[features, selection])
     log.info("wrote %s", out)
     return load_model(out), result
 
@@ -150,7 +153,10 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
     heads = {m.head for m in members}
     if len(heads) > 1:
         raise BundleError(f"{teacher_dir}: an ensemble must share one head; got {', '.join(sorted(heads))}")
-    with FeatureStore.open(training_features_of(teacher, features)) as store:
+    store_path = training_features_of(teacher, features)
+    inputs = [teacher_dir, store_path, selection, *ensemble]
+    check_bundle_out(out, inputs)
+    with FeatureStore.open(store_path) as store:
         rows = np.flatnonzero(store.ok)
         selector = teacher.selector if selection is None else selector_for(store, selection, None)
         x = selector.transform_store(store, rows)
@@ -177,7 +183,7 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
             "distillation": config.model_dump(mode="json"),
         }
         save_full_bundle(out, fc_model=result.model, selector=selector, extractor_config=base,
-                         threshold=result.threshold, metrics=result.metrics, extra_config=extra)
+                         threshold=result.threshold, metrics=result.metrics, extra_config=extra, inputs=inputs)
     return load_model(out), result
 
 
@@ -215,7 +221,9 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
         if backbone_weights is None:
             log.warning("NIMA weights not found: the student's backbone starts from random weights")
     out = Path(out) if out is not None else Path(teacher_dir) / STUDENT_DIR
-    with FeatureStore.open(training_features_of(teacher, features)) as store:
+    store_path = training_features_of(teacher, features)
+    check_bundle_out(out, [teacher_dir, store_path])  # before any training
+    with FeatureStore.open(store_path) as store:
         rows = np.flatnonzero(store.ok & np.array([AUG_SEPARATOR not in i for i in store.ids]))
         if max_images is not None:
             rows = rows[:max_images]

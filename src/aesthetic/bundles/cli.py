@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 import typer
 
 from aesthetic.cli_utils import EXIT_FAILED, console, esc, guarded, warn
+from aesthetic.outputs import check_output_file
 
 MAX_ROWS_SHOWN = 50
 
@@ -80,6 +81,8 @@ def register(app: typer.Typer) -> None:
                               f"{model} --end-to-end` first")
         loaded = load_model(bundle)
         paths = expand_images(images)
+        if out is not None:  # checked before scoring: an input CSV is never overwritten
+            check_output_file(out, what="predictions CSV", inputs=[*images, *paths])
         result = loaded.predict(paths, batch_size=batch_size)
         if out is not None:
             result.to_csv(out)

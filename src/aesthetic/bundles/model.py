@@ -8,6 +8,10 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
       config.json     format, kind, extractor config, branches and widths, threshold (+ how it was
                       chosen), label rule, FC config, training provenance, library versions
       metrics.json    validation metrics of the saved model
+      weights/        copies of the extractor's weights files up to 20 MB (config.json records every
+                      weights file by absolute path and sha256; loading looks here first, then at that
+                      path, and accepts a file only with the recorded sha256), so a bundle moved to
+                      another folder or machine still scores
       student/        optional: the distilled end-to-end student (a student bundle)
 
 A bundle with a score head (``config["head"]`` ``"distribution"`` or ``"mean"``, see
@@ -21,7 +25,9 @@ float32 -> ``(n, 1)`` P(aesthetic), preprocessing inside), ``config.json`` (inpu
 threshold, teacher, distillation settings), ``metrics.json``.
 
 Bundles are written atomically: built in a hidden temporary directory beside the target,
-then renamed into place, so a reader sees the old bundle or the complete new one.
+then renamed into place, so a reader sees the old bundle or the complete new one. A target that
+is not a bundle, or that holds one of the run's inputs, is refused before any work. On load,
+config.json is validated (:class:`FullBundleConfig`, :class:`StudentBundleConfig`).
 """
 
 from __future__ import annotations
@@ -30,13 +36,16 @@ import csv
 import io
 import json
 import logging
+import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aesthetic.fileio import PathLike, atomic_dir, atomic_write_text, json_text, library_versions
 
@@ -173,27 +182,41 @@ def bundle_header(kind: str) -> dict[str, Any]:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "library_versions": library_versions()}
 
 
-def write_bundle(out: PathLike, write: Callable[[Path], None]) -> Path:
+def is_bundle(path: PathLike) -> bool:
+    """Whether ``path`` holds a model bundle's config.json (so a new bundle may replace it)."""
+    try:
+        config = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == BUNDLE_FORMAT
+
+
+def check_bundle_out(out: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
+    """Refuse, before any work, an ``out`` that is not a bundle or that holds one of ``inputs``."""
+    from aesthetic.outputs import OutputError, check_output_dir
+
+    try:
+        return check_output_dir(out, what="model bundle", inputs=inputs, is_artifact=is_bundle)
+    except OutputError as exc:
+        raise BundleError(str(exc)) from None
+
+
+def write_bundle(out: PathLike, write: Callable[[Path], None], inputs: Iterable[PathLike | None] = ()) -> Path:
     """Build a bundle with ``write(tmp_dir)`` in a hidden directory beside ``out``, then swap it in.
 
-    An existing ``out`` is replaced only if it is a bundle (has our config.json), so a typo
-    never wipes an unrelated folder. Replacing a full bundle drops its old ``student/``: it
-    was distilled from the model being replaced.
+    An existing ``out`` is replaced only if it is a bundle (has our config.json) holding none of
+    ``inputs``, so a typo never wipes an unrelated folder and a run never deletes its own data.
+    Replacing a full bundle drops its old ``student/``: it was distilled from the model being replaced.
     """
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise BundleError(f"{out}: exists and is not a directory")
-        if any(out.iterdir()):
-            _read_config(out)  # raises for a non-bundle folder
+    out = check_bundle_out(out, inputs)
     with atomic_dir(out) as tmp:
         write(tmp)
     return out
 
 
 def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Mapping[str, Any],
-                     threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None
-                     ) -> Path:
+                     threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None,
+                     inputs: Iterable[PathLike | None] = ()) -> Path:
     """Write a full bundle (see the module docstring). ``selector`` is a fitted
     :mod:`aesthetic.genetic_selection` selector; ``extractor_config`` rebuilds the
     :class:`FeatureExtractor` (``FeatureExtractor.config()``), restricted to the selector's branches."""
@@ -205,6 +228,7 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
     weights = extractor_config.get("weights")
     if isinstance(weights, Mapping):
         extractor_config["weights"] = {b: weights.get(b) for b in selector.branches_}
+    copies = _pin_weights(extractor_config)
     config = bundle_header("full")
     config.update({
         "threshold": float(threshold), "extractor": extractor_config,
@@ -217,10 +241,170 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
     def write(tmp: Path) -> None:
         fc_model.save(tmp / MODEL_FILE)
         selector.save(tmp / SELECTOR_DIR)
+        for relative, source in copies.items():
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / relative)
         (tmp / CONFIG_FILE).write_text(json_text(config), encoding="utf-8")
         (tmp / METRICS_FILE).write_text(json_text(dict(metrics)), encoding="utf-8")
 
-    return write_bundle(out, write)
+    return write_bundle(out, write, inputs)
+
+
+# --------------------------------------------------------------------------- weights files
+
+WEIGHTS_DIR = "weights"
+#: Weights files up to this size are copied into the bundle, which then needs nothing outside it.
+MAX_COPIED_WEIGHTS_BYTES = 20 * 1024 * 1024
+
+
+def _is_weights_file(spec: Any) -> bool:
+    return isinstance(spec, str) and spec.lower() not in ("imagenet", "none", "random", "")
+
+
+def _pin_weights(extractor_config: dict[str, Any]) -> dict[str, Path]:
+    """Record each weights file of ``extractor_config`` by absolute path (resolved now, at training
+    time) and sha256, and pick the small ones to copy into the bundle. Edits the config in place;
+    returns ``{path inside the bundle: source file}``."""
+    from aesthetic.feature_extraction.weights import sha256_of
+
+    weights = dict(extractor_config.get("weights") or {})
+    digests = dict(extractor_config.get("weights_sha256") or {})
+    copied: dict[str, str] = {}
+    copies: dict[str, Path] = {}
+    for branch, spec in weights.items():
+        if not _is_weights_file(spec):
+            continue
+        path = Path(spec).expanduser().resolve()
+        weights[branch] = str(path)
+        if not path.is_file():
+            continue  # the store's weights are gone; load time says so
+        digest = sha256_of(path)
+        if digests.get(branch, digest) != digest:
+            raise BundleError(f"{path}: the weights file of branch '{branch}' has changed since the features "
+                              f"were extracted (sha256 {digests[branch][:12]}... then, {digest[:12]}... now)")
+        digests[branch] = digest
+        if path.stat().st_size <= MAX_COPIED_WEIGHTS_BYTES:
+            relative = f"{WEIGHTS_DIR}/{branch}-{path.name}"
+            copied[branch], copies[relative] = relative, path
+    extractor_config["weights"] = weights
+    extractor_config["weights_sha256"] = {b: d for b, d in digests.items() if b in weights}
+    extractor_config["weights_in_bundle"] = copied
+    return copies
+
+
+def _locate_weights(bundle: Path, extractor_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The extractor config with each weights file found: the bundle's own copy first, then the
+    absolute path recorded at training time, each accepted only with the recorded sha256."""
+    from aesthetic.feature_extraction.weights import sha256_of
+
+    config = dict(extractor_config)
+    weights = dict(config.get("weights") or {})
+    digests = config.get("weights_sha256") or {}
+    inside = config.get("weights_in_bundle") or {}
+    for branch, spec in weights.items():
+        if not _is_weights_file(spec):
+            continue
+        candidates = ([bundle / inside[branch]] if branch in inside else []) + [Path(spec).expanduser()]
+        if not Path(spec).is_absolute():  # bundles written before paths were pinned: relative to the bundle
+            candidates.append(bundle / spec)
+        expected = digests.get(branch)
+        found = next((c for c in candidates if c.is_file() and (expected is None or sha256_of(c) == expected)), None)
+        if found is None:
+            where = " or ".join(str(c) for c in candidates)
+            why = f"with sha256 {expected[:12]}..." if expected else "there"
+            raise BundleError(f"{bundle}: the weights file of branch '{branch}' ({Path(spec).name}) is not found "
+                              f"{why} at {where}; copy it into {bundle / WEIGHTS_DIR}/ or retrain")
+        weights[branch] = str(found.resolve())
+    config["weights"] = weights
+    return config
+
+
+# --------------------------------------------------------------------------- config validation
+
+class _ExtractorSection(BaseModel):
+    """``config.json["extractor"]``: what rebuilds the feature extractor."""
+
+    model_config = ConfigDict(extra="allow")
+    branches: list[str] = Field(min_length=1)
+    weights: dict[str, Optional[str]] = Field(default_factory=dict)
+    batch_size: int = Field(8, gt=0)
+    input_scale: float = Field(1.0, gt=0, le=4)
+    max_pixels: int = Field(1, gt=0)
+    seed: int = 0
+
+    @field_validator("branches")
+    @classmethod
+    def _known(cls, branches: list[str]) -> list[str]:
+        from aesthetic.feature_extraction import list_branches
+
+        unknown = [b for b in branches if b not in list_branches()]
+        if unknown:
+            raise ValueError(f"unknown branch {', '.join(map(repr, unknown))} (known: {', '.join(list_branches())})")
+        return branches
+
+
+class _BundleBase(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: Literal["aesthetic-model"]
+    format_version: int = Field(ge=1)
+    threshold: float = Field(gt=0, lt=1, allow_inf_nan=False)
+
+
+class FullBundleConfig(_BundleBase):
+    """What a full bundle's config.json must hold to make a working model (checked on every load)."""
+
+    kind: Literal["full"]
+    extractor: _ExtractorSection
+    branches: list[str] = Field(min_length=1)
+    branch_widths: dict[str, int]
+    n_features_in: int = Field(gt=0)
+    n_features_selected: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FullBundleConfig":
+        from aesthetic.feature_extraction import get_branch
+
+        if set(self.branches) != set(self.extractor.branches):
+            raise ValueError(f"branches {self.branches} differ from the extractor's {self.extractor.branches}")
+        if set(self.branch_widths) != set(self.branches):
+            raise ValueError(f"branch_widths names {sorted(self.branch_widths)}, not the branches {self.branches}")
+        for b, w in self.branch_widths.items():
+            if w != get_branch(b).width:
+                raise ValueError(f"branch_widths gives {b!r} width {w}, the branch has {get_branch(b).width}")
+        if self.n_features_in != sum(self.branch_widths.values()):
+            raise ValueError(f"n_features_in {self.n_features_in} is not the sum of branch_widths")
+        if self.n_features_selected > self.n_features_in:
+            raise ValueError(f"n_features_selected {self.n_features_selected} exceeds n_features_in {self.n_features_in}")
+        for b in self.extractor.weights:
+            if b not in self.branches:
+                raise ValueError(f"extractor.weights names branch {b!r}, which the bundle does not use")
+        return self
+
+
+class StudentBundleConfig(_BundleBase):
+    """What a student bundle's config.json must hold."""
+
+    kind: Literal["student"]
+    image_size: int = Field(ge=32, le=4096)
+
+
+def _problems(exc) -> list[str]:
+    return [f"{'.'.join(str(x) for x in e['loc']) or 'config'}: {e['msg'].rstrip('.')}" for e in exc.errors()]
+
+
+def validate_bundle_config(config: Mapping[str, Any], source: Path) -> None:
+    """Refuse a config.json that cannot make a working model, naming every problem in one sentence."""
+    from pydantic import ValidationError
+
+    schema = {"full": FullBundleConfig, "student": StudentBundleConfig}.get(config.get("kind"))
+    if schema is None:
+        raise BundleError(f"{source}: unknown bundle kind {config.get('kind')!r} (expected 'full' or 'student')")
+    try:
+        schema.model_validate(config)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        raise BundleError(f"{source}: invalid bundle config ({'; '.join(problems[:6])}"
+                          f"{f'; {len(problems) - 6} more' if len(problems) > 6 else ''})") from None
 
 
 # --------------------------------------------------------------------------- models
@@ -426,12 +610,25 @@ def load_model(path: PathLike) -> AestheticModel | StudentModel:
     """Load a bundle directory: an :class:`AestheticModel` (full) or a :class:`StudentModel`."""
     path = Path(path)
     config = _read_config(path)
+    validate_bundle_config(config, path / CONFIG_FILE)
     kind = config.get("kind")
     if kind == "full":
+        from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.genetic_selection.io import load_selector
 
-        selector = load_selector(path / config.get("selector", SELECTOR_DIR))
-        return AestheticModel(_load_keras(path), selector, config, path, _read_metrics(path))
-    if kind == "student":
-        return StudentModel(_load_keras(path), config, path, _read_metrics(path))
-    raise BundleError(f"{path / CONFIG_FILE}: unknown bundle kind {kind!r} (expected 'full' or 'student')")
+        config["extractor"] = _locate_weights(path, config["extractor"])  # this copy only; the file is kept
+        try:
+            selector = load_selector(path / config.get("selector", SELECTOR_DIR))
+        except SelectionError as exc:
+            raise BundleError(f"{path}: {exc}") from None
+        if list(selector.branches_) != list(config["branches"]) or \
+                int(selector.n_features_out_) != int(config["n_features_selected"]):
+            raise BundleError(f"{path}: the selector ({', '.join(selector.branches_)} -> {selector.n_features_out_} "
+                              f"features) does not match config.json ({', '.join(config['branches'])} -> "
+                              f"{config['n_features_selected']})")
+        keras_model = _load_keras(path)
+        if int(keras_model.input_shape[-1]) != int(config["n_features_selected"]):
+            raise BundleError(f"{path}: {MODEL_FILE} takes {keras_model.input_shape[-1]} features, config.json says "
+                              f"{config['n_features_selected']}")
+        return AestheticModel(keras_model, selector, config, path, _read_metrics(path))
+    return StudentModel(_load_keras(path), config, path, _read_metrics(path))

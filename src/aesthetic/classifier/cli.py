@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from aesthetic.classifier.fc import FCConfig
+from aesthetic.outputs import check_output_file
 from aesthetic.cli_utils import (EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded,
                                  parse_widths, warn)
 from aesthetic.labels import LabelRule
@@ -83,6 +84,9 @@ def register_train(app: typer.Typer) -> None:
         Settings: FCConfig (docs/configuration.md), from --config and the options."""
         from aesthetic.labels import load_labels
         from aesthetic.bundles.build import train_from_store
+        from aesthetic.bundles.model import check_bundle_out
+
+        check_bundle_out(out, [features, selection, labels])  # before any work
 
         fc_config = FC.build(config, {
             "hidden": parse_widths(hidden, "--hidden") if hidden is not None else None, "dropout": dropout,
@@ -169,6 +173,7 @@ def register_augment(app: typer.Typer) -> None:
         from aesthetic.classifier.augmentation import augment_store
         from aesthetic.feature_store import FeatureStore
 
+        check_output_file(out, what="feature store", inputs=[features])
         augment_store(features, out, copies=copies, seed=seed)
         with FeatureStore.open(out) as store:
             console.print(f"wrote {esc(out)}: {len(store)} rows ({store.summary()['ok']} ok)")
