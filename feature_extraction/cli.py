@@ -31,22 +31,31 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from aesthetic.feature_extraction import get_branch, list_branches
+        from aesthetic.shared import weights_file
 
         table = Table(title="feature branches")
         for col in ("name", "width", "input policy", "weights files known", "description"):
             table.add_column(col)
+        builtins = []
         for name in list_branches():
             br = get_branch(name)
-            table.add_row(name, str(br.width), br.policy.describe(),
-                          ", ".join(k.filename for k in br.known_weights) or "-", br.description)
-        Console().print(table)
+            known = [k.filename + (f" (built in: --weights {name}={k.builtin})" if k.builtin else "")
+                     for k in br.known_weights]
+            table.add_row(name, str(br.width), br.policy.describe(), ", ".join(known) or "-", br.description)
+            builtins += [(name, k) for k in br.known_weights if k.builtin]
+        console = Console()
+        console.print(table)
+        for name, k in builtins:
+            found = weights_file(k.filename)
+            console.print(f"built-in weights {name}={k.builtin}: " + (str(found) if found else "MISSING (broken install)"),
+                          soft_wrap=True)
 
     @app.command("extract")
     def extract_cmd(
         images: List[str] = typer.Argument(..., help="Folder, glob or CSV (path[,label]); several allowed."),
         out: Path = typer.Option(..., "--out", "-o", help="HDF5 feature store to write."),
         branches: str = typer.Option("multigap,efficientnet", help="Comma-separated branch names."),
-        weights: List[str] = typer.Option(["imagenet"], help="imagenet | none | PATH, or BRANCH=SPEC (repeatable)."),
+        weights: List[str] = typer.Option(["imagenet"], help="imagenet | none | PATH | nima (the built-in NIMA file, mobilenet only), or BRANCH=SPEC (repeatable)."),
         batch_size: int = typer.Option(8, min=1),
         chunk_size: int = typer.Option(128, min=1, help="Images per resumable part."),
         dtype: str = typer.Option("float16", help="float16 | float32"),

@@ -13,6 +13,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from aesthetic.imageio import Resize
+from aesthetic.shared import nima_weights_path
 from aesthetic.feature_extraction.branches.mobilenet import NIMA_WEIGHTS, build_nima
 from aesthetic.feature_extraction.weights import resolve_weights
 
@@ -21,13 +22,8 @@ RATINGS = np.arange(1, 11, dtype=np.float64)
 
 
 def default_weights_path() -> Path | None:
-    """``../shared/weights/nima_mobilenet_aesthetic.hdf5`` beside the checkout, if present."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "weights" / NIMA_WEIGHTS.filename
-        if candidate.is_file():
-            return candidate
-    return None
+    """The NIMA file: ``../shared/weights`` beside the checkout when present, else the package's copy."""
+    return nima_weights_path()
 
 
 def mean_score(distribution: np.ndarray) -> np.ndarray:
