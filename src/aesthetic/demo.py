@@ -6,11 +6,12 @@ end-to-end student) -> benchmark report -> explain one photo. Each stage is the
 real `aesthetic ...` command, printed before it runs, so the demo doubles as a
 tutorial.
 
-Photos: ``../shared/data`` beside the checkout when present; otherwise the CC0
-wallpapers in ``examples/photos`` plus scikit-image's sample photos as negatives
-(a smoke run, not a benchmark). Weights: the NIMA MobileNet file for the
-``mobilenet`` branch; with ``--two-branch auto`` the ImageNet two-branch model is
-extracted too when the ImageNet weights can be had (internet or Keras cache).
+Photos: ``../shared/data`` beside the checkout when present (see :mod:`aesthetic.shared`);
+otherwise the demo set embedded in the package (30 CC0 / public-domain photos: a smoke
+run, not a benchmark). Weights: the built-in NIMA MobileNet file (``--weights
+mobilenet=nima``, shipped with the package) for the ``mobilenet`` branch; with
+``--two-branch auto`` the ImageNet two-branch model is extracted too when the ImageNet
+weights can be had (internet or Keras cache).
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from typing import Optional
 import numpy as np
 import typer
 
+import aesthetic.benchmarks
+from aesthetic.feature_store import atomic_write_text
+from aesthetic.shared import demo_set_dir, nima_weights_path, shared_data_dir, shared_set
+
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -46,14 +50,6 @@ class DemoPaths:
         return self.artifacts[key]
 
 
-def _find_shared() -> Optional[Path]:
-    for parent in [REPO, *REPO.parents][:3]:
-        candidate = parent.parent / "shared" if parent == REPO else parent / "shared"
-        if (candidate / "data" / "curated_vs_snapshot" / "labels.csv").is_file():
-            return candidate
-    return None
-
-
 def _imagenet_reachable() -> bool:
     """True when Keras could fetch ImageNet weights (they are cached, or the host answers)."""
     cache = Path.home() / ".keras" / "models"
@@ -67,43 +63,19 @@ def _imagenet_reachable() -> bool:
         return False
 
 
-def _fallback_data(folder: Path) -> Path:
-    """CC0 wallpapers (1) + scikit-image's public-domain sample photos (0) as a labels CSV."""
-    import cv2
-    from skimage import data as skdata
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for row in csv.DictReader(open(REPO / "examples" / "photos" / "labels.csv")):
-        rows.append((str(REPO / "examples" / "photos" / row["path"]), "1"))
-    for name in ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field",
-                 "retina", "camera", "brick"):
-        try:
-            image = getattr(skdata, name)()
-        except Exception:  # a sample that needs a download (pooch) is skipped
-            continue
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        path = folder / f"skimage_{name}.jpg"
-        cv2.imwrite(str(path), image[:, :, :3][:, :, ::-1])
-        rows.append((str(path), "0"))
-    labels = folder / "labels.csv"
-    with open(labels, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label"])
-        writer.writerows(rows)
-    return labels
-
-
-def _fallback_suite(folder: Path, labels: Path) -> Path:
-    suite = folder / "suite.toml"
-    suite.write_text(
-        'name = "fallback"\n'
-        'description = "Smoke run on the repository\'s CC0 wallpapers and scikit-image sample photos."\n'
-        'caveats = ["Tiny set, and the model was trained on these very photos: not a benchmark."]\n\n'
-        f'[train]\nlabels = "{labels.as_posix()}"\n\n'
-        f'[sets.Fallback]\nlabels = "{labels.as_posix()}"\n')
-    return suite
+def _shared_suite(out: Path) -> Optional[Path]:
+    """The shared-data suite, its paths pointing at the shared folder :mod:`aesthetic.shared` found;
+    None when that folder lacks the two photo sets the suite reads."""
+    data = shared_data_dir()
+    if data is None or shared_set("curated_vs_snapshot") is None or shared_set("snapshots") is None:
+        return None
+    suite = Path(aesthetic.benchmarks.__file__).resolve().parent / "suites" / "shared_data.toml"
+    written_for = (suite.parent / "../../../shared/data").resolve()
+    if written_for == data.resolve():
+        return suite
+    rebased = out / "shared_data.toml"  # the same suite, pointing at $AESTHETIC_SHARED/data
+    atomic_write_text(rebased, suite.read_text().replace('"../../../shared/data/', f'"{data.resolve().as_posix()}/'))
+    return rebased
 
 
 def _quick_suite(splits: Path, train_csv: Path, out: Path) -> Path:
@@ -175,29 +147,32 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     paths = DemoPaths(out)
-    shared = _find_shared()
-    nima = (shared / "weights" / "nima_mobilenet_aesthetic.hdf5") if shared else None
-    if nima is None or not nima.is_file():
-        raise RuntimeError("the demo needs the NIMA MobileNet weights (../shared/weights/nima_mobilenet_aesthetic.hdf5) "
-                           "for real features offline")
+    nima = nima_weights_path()
+    if nima is None:
+        raise RuntimeError("the built-in NIMA MobileNet weights (aesthetic/data/weights/nima_mobilenet_aesthetic.hdf5) "
+                           "are missing from this installation; reinstall the package")
+    console.print(f"weights: {nima} (NIMA MobileNet, AVA; Apache-2.0)")
 
-    if shared is not None:
-        suite = REPO / "benchmarks" / "suites" / "shared_data.toml"
-        console.print(f"photos: {shared / 'data'} (curated wallpapers vs Flickr snapshots; see its README)")
-        run("split the suite: train on one half, benchmark on the other", "splits", suite, "--out", out / "splits")
-        train_csv = out / "splits" / "train.csv"
-        if quick:
-            train_csv = _subsample(train_csv, out / "splits" / "train_quick.csv", per_class=40)
-            suite = _quick_suite(out / "splits", train_csv, out / "splits" / "quick_suite.toml")
+    suite = _shared_suite(out)
+    if suite is not None:
+        console.print(f"photos: {shared_data_dir()} (curated wallpapers vs Flickr snapshots; see its README)")
+        held_out_set = "Curated_vs_Snapshot"
     else:
-        console.print("photos: ../shared/data not found; using examples/photos (CC0) + scikit-image samples")
-        train_csv = _fallback_data(out / "fallback")
-        suite = _fallback_suite(out / "fallback", train_csv)
+        suite = demo_set_dir() / "suite.toml"
+        console.print(f"photos: no ../shared/data beside the checkout; using the embedded demo set {demo_set_dir()} "
+                      "(30 CC0 / public-domain photos: every stage runs, but the figures are a smoke test, "
+                      "not a benchmark; see its README)")
+        held_out_set = "Demo_set"
+    run("split the suite: train on one part, benchmark on the other", "splits", suite, "--out", out / "splits")
+    train_csv = out / "splits" / "train.csv"
+    if quick and held_out_set == "Curated_vs_Snapshot":
+        train_csv = _subsample(train_csv, out / "splits" / "train_quick.csv", per_class=40)
+        suite = _quick_suite(out / "splits", train_csv, out / "splits" / "quick_suite.toml")
 
     features = paths.add("features", "features.h5")
-    run("extract features (mobilenet branch, NIMA/AVA weights: real features offline)",
+    run("extract features (mobilenet branch, built-in NIMA/AVA weights: real features offline)",
         "extract", train_csv, "--out", features, "--branches", "mobilenet",
-        "--weights", f"mobilenet={nima}", "--batch-size", "16", "--no-progress")
+        "--weights", "mobilenet=nima", "--batch-size", "16", "--no-progress")
 
     use_two_branch = two_branch == "on" or (two_branch == "auto" and _imagenet_reachable())
     models = []
@@ -239,9 +214,8 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
 
-    # A photo the model never saw: the first aesthetic one of the held-out set (fallback: training set).
-    held_out = out / "splits" / "Curated_vs_Snapshot.csv"
-    source = held_out if held_out.is_file() else train_csv
+    # A photo the model never saw: the first aesthetic one of the held-out set.
+    source = out / "splits" / f"{held_out_set}.csv"
     photo = next(r for r in csv.DictReader(open(source)) if r["label"] == "1")["path"]
     photo_path = Path(photo) if Path(photo).is_absolute() else (source.parent / photo).resolve()
     explain_dir = paths.add("explanations", "explanations")
