@@ -41,7 +41,9 @@ def installed(tmp_path_factory):
     """(venv python, venv bin folder, env without ../shared) with the freshly built wheel installed."""
     root = tmp_path_factory.mktemp("wheel")
     env = {**os.environ, "AESTHETIC_SHARED": "/nonexistent", "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "250"}
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", REPO], root, env)
+    # The venv's own setuptools (pinned in requirements.txt) builds it: no backend download, works offline.
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", root / "dist", REPO],
+        root, env)
     wheel = next((root / "dist").glob("aesthetic_fusion-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
