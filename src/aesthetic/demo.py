@@ -210,7 +210,7 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
         "--out", student, "--epochs", "1" if quick else "4")
 
     report = paths.add("report", "report/report.md")
-    bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", nima,
+    bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", "nima",
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
 

@@ -9,6 +9,8 @@ from typing import Any, List, Optional
 
 import typer
 
+from aesthetic.shared import nima_weights_path
+
 
 def _audit_set_name(spec: str, taken: set[str]) -> str:
     path = Path(spec)
@@ -113,8 +115,8 @@ def register(app: typer.Typer) -> None:
                                                         "several give one headline row each."),
         suite: Path = typer.Option(..., "--suite", "-s", help="Suite TOML (see benchmarks/suites/)."),
         out: Path = typer.Option(..., "--out", "-o", help="Report folder to write (replaced atomically)."),
-        nima: Optional[Path] = typer.Option(None, help="NIMA weights file: adds the NIMA peer "
-                                                       "(e.g. ../shared/weights/nima_mobilenet_aesthetic.hdf5)."),
+        nima: Optional[Path] = typer.Option(None, help="NIMA weights file, or 'nima' for the built-in one: "
+                                                       "adds the NIMA peer."),
         model_train: List[str] = typer.Option([], "--model-train", help="Images the model(s) were trained on "
                                               "(folder, glob or CSV; repeatable), checked for leakage."),
         baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Fit the hand-crafted baselines."),
@@ -157,6 +159,8 @@ def register(app: typer.Typer) -> None:
                         model_sets[f"{scorer.name} training"] = items
                     notes.append(f"Leakage check for model {scorer.name}: {found}.")
             if nima is not None:
+                if str(nima) == "nima" and not nima.exists():
+                    nima = nima_weights_path() or nima
                 if not nima.is_file():
                     fail(f"--nima {nima}: weights file not found")
                 from aesthetic.nima import NimaScorer
