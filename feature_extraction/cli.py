@@ -43,15 +43,23 @@ def register_branches(app: typer.Typer) -> None:
         from rich.table import Table
 
         from aesthetic.feature_extraction import get_branch, list_branches
+        from aesthetic.shared import weights_file
 
         table = Table(title="feature branches")
         for col in ("name", "width", "input policy", "weights files known", "description"):
             table.add_column(col)
+        builtins = []
         for name in list_branches():
             br = get_branch(name)
-            table.add_row(name, str(br.width), br.data_config.policy.describe(),
-                          ", ".join(k.filename for k in br.known_weights) or "-", br.description)
+            known = [k.filename + (f" (built in: --weights {name}={k.builtin})" if k.builtin else "")
+                     for k in br.known_weights]
+            table.add_row(name, str(br.width), br.data_config.policy.describe(), ", ".join(known) or "-",
+                          br.description)
+            builtins += [(name, k) for k in br.known_weights if k.builtin]
         console.print(table)
+        for name, k in builtins:
+            found = weights_file(k.filename)
+            console.print(f"built-in weights {name}={k.builtin}: " + (esc(found) if found else "MISSING (broken install)"))
 
 
 def register_extract(app: typer.Typer) -> None:
@@ -63,7 +71,8 @@ def register_extract(app: typer.Typer) -> None:
         config: Optional[Path] = config_option(),
         branches: Optional[str] = EXTRACTION.option("branches", help="Comma-separated branch names."),
         weights: Optional[List[str]] = EXTRACTION.option(
-            "weights", help="imagenet | none | PATH for every branch, or BRANCH=SPEC (repeatable); "
+            "weights", help="imagenet | none | PATH | nima (the built-in NIMA file, mobilenet only) for every branch, or "
+                            "BRANCH=SPEC (repeatable); "
                             "a branch not named uses imagenet."),
         batch_size: Optional[int] = EXTRACTION.option("batch_size", help="Images per forward pass."),
         chunk_size: Optional[int] = EXTRACTION.option("chunk_size", help="Images per resumable part."),

@@ -132,13 +132,21 @@ class FeatureExtractor:
         return {name: data.policy for name, data in self.data_configs.items()}
 
     # ------------------------------------------------------------------ config
+    def _recorded_weights(self, branch: Branch) -> Optional[str]:
+        spec, resolved = self.weights_spec[branch.name], self.weights[branch.name]
+        if isinstance(spec, str) and any(k.builtin and spec.lower() == k.builtin for k in branch.known_weights):
+            return spec.lower()
+        if resolved.kind == "file":
+            return str(resolved.path)
+        return None if resolved.kind == "none" else resolved.kind
+
     def config(self) -> ExtractorConfig:
         """The settings that rebuild this extractor (``.model_dump()`` is what stores record).
 
         Weights files are recorded by absolute path and sha256, so the config means the same
-        network from any working directory, and a file replaced since is noticed."""
-        weights = {b: (str(w.path) if w.kind == "file" else None if w.kind == "none" else w.kind)
-                   for b, w in self.weights.items()}
+        network from any working directory, and a file replaced since is noticed. A built-in name
+        (``nima``) stays a name, so a bundle made with it predicts on any machine with the package."""
+        weights = {br.name: self._recorded_weights(br) for br in self.branches}
         return ExtractorConfig(branches=self.branch_names, weights=weights,
                                weights_sha256={b: w.sha256 for b, w in self.weights.items() if w.sha256},
                                input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,

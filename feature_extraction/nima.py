@@ -14,7 +14,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from aesthetic.shared import shared_file
+from aesthetic.shared import nima_weights_path
 
 from .branches.base import DataConfig
 from .branches.mobilenet import NIMA_WEIGHTS, MobileNetBranch, build_nima
@@ -26,8 +26,8 @@ RATINGS = np.arange(1, 11, dtype=np.float64)
 
 
 def default_weights_path() -> Path | None:
-    """``../shared/weights/nima_mobilenet_aesthetic.hdf5`` beside the checkout, if present."""
-    return shared_file(f"weights/{NIMA_WEIGHTS.filename}")
+    """The NIMA file: ``../shared/weights`` beside the checkout when present, else the package's copy."""
+    return nima_weights_path()
 
 
 def mean_score(distribution: np.ndarray) -> np.ndarray:

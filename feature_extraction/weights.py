@@ -1,4 +1,8 @@
-"""Resolve a branch's weights spec: ``"imagenet" | <path> | None``.
+"""Resolve a branch's weights spec: ``"imagenet" | <built-in name> | <path> | None``.
+
+A built-in name (``"nima"`` for the mobilenet branch) is a known file the package ships
+(``aesthetic/data/weights``) or ``../shared/weights`` holds; it stays a name in saved
+configs, so a bundle trained with it predicts on any machine that has the package.
 
 Known files are checked by size and sha256 before any loading, so a truncated
 download or the wrong model gives one clear sentence instead of a shape error
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from aesthetic.shared import weights_file
+
 WeightsSpec = Optional[Union[str, Path]]
 
 
@@ -27,6 +33,7 @@ class KnownWeights:
     size: int
     sha256: str
     description: str
+    builtin: Optional[str] = None  # a name that finds the file without a path (see aesthetic.shared)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,13 @@ def resolve_weights(spec: WeightsSpec, branch: str, known: tuple[KnownWeights, .
         return ResolvedWeights("none")
     if isinstance(spec, str) and spec.lower() == "imagenet":
         return ResolvedWeights("imagenet")
+    builtin = next((k for k in known if isinstance(spec, str) and k.builtin and spec.lower() == k.builtin), None)
+    if builtin is not None:
+        found = weights_file(builtin.filename)
+        if found is None:
+            raise WeightsError(f"built-in weights '{builtin.builtin}' for branch '{branch}': {builtin.filename} is "
+                               "in neither ../shared/weights nor the package (a broken install?); pass its path")
+        spec = found
     path = Path(spec).expanduser()
     if not path.exists():
         raise WeightsError(f"{path}: weights file for branch '{branch}' not found")

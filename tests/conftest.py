@@ -1,4 +1,9 @@
-"""Shared fixtures: where the real photos and weights are, and small images made on the fly."""
+"""Shared fixtures: where the real photos and weights are, and small images made on the fly.
+
+Real weights and a few real photos are always there: ../shared's copies when present, else the ones
+embedded in the package (aesthetic.shared). Tests that need the large shared photo sets skip, with
+the folder named, where ../shared is absent (a fresh clone; simulate with AESTHETIC_SHARED=/nonexistent).
+"""
 
 from __future__ import annotations
 
@@ -10,37 +15,56 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from aesthetic.shared import NIMA_WEIGHTS_FILE, find_shared, shared_candidates
+from aesthetic.shared import demo_set_dir, nima_weights_path, shared_data_dir, shared_set
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = find_shared() or shared_candidates()[-1]
-NIMA_FILE = SHARED / NIMA_WEIGHTS_FILE
+
+
+def needs_shared_set(name: str) -> Path:
+    """The folder of one ../shared/data photo set, or a skip that names it."""
+    folder = shared_set(name)
+    if folder is None:
+        pytest.skip(f"needs ../shared/data/{name} (absent here)")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = SHARED / "data"
-    if not path.is_dir():
-        pytest.fail(f"{path} is missing: the test suite needs ../shared/data beside the checkout")
+    """``../shared/data`` (the large photo sets); tests that take it skip where it is absent."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("needs ../shared/data (absent here)")
     return path
 
 
 @pytest.fixture(scope="session")
 def nima_file() -> Path:
-    if not NIMA_FILE.is_file():
-        pytest.fail(f"{NIMA_FILE} is missing: the test suite needs ../shared/weights beside the checkout")
-    return NIMA_FILE
+    """The real NIMA MobileNet weights: ../shared's copy, else the package's (always there)."""
+    path = nima_weights_path()
+    if path is None:
+        pytest.fail("the built-in NIMA weights are missing from src/aesthetic/data/weights: a broken checkout")
+    return path
 
 
 @pytest.fixture(scope="session")
-def real_photos(shared_data) -> list[Path]:
-    """A few real photos of both classes (curated and snapshot)."""
+def demo_set() -> Path:
+    """The embedded demo photo set (labels.csv with license and origin columns)."""
+    return demo_set_dir()
+
+
+@pytest.fixture(scope="session")
+def real_photos() -> list[Path]:
+    """Six real photos, three of each class: curated and snapshot photos from ../shared/data when
+    present, else the embedded demo set's wallpapers and scikit-image photos."""
     import csv
 
-    rows = list(csv.DictReader(open(shared_data / "curated_vs_snapshot" / "labels.csv")))
+    root = shared_set("curated_vs_snapshot") or demo_set_dir()
+    rows = list(csv.DictReader(open(root / "labels.csv")))
     pos = [r["path"] for r in rows if r["label"] == "1"][:3]
-    neg = [r["path"] for r in rows if r["label"] == "0"][:3]
-    return [shared_data / "curated_vs_snapshot" / p for p in pos + neg]
+    neg = [r["path"] for r in rows if r["label"] == "0"]
+    if root == demo_set_dir():  # everyday photos, not the degraded copies of the positives
+        neg = [p for p in neg if Path(p).name.startswith("skimage_")]
+    return [root / p for p in pos + neg[:3]]
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +75,7 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def mobilenet_store(tmp_path_factory, shared_data, nima_file) -> Path:
+def mobilenet_store(tmp_path_factory, nima_file) -> Path:
     """Real NIMA-MobileNet features (5952-d) of 84 curated_vs_snapshot photos, 42 per class, in a
     feature store with labels and the extractor config in its metadata. Extracted once per session.
 
@@ -62,7 +86,7 @@ def mobilenet_store(tmp_path_factory, shared_data, nima_file) -> Path:
     from aesthetic.feature_extraction import FeatureExtractor
     from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_store
 
-    root = shared_data / "curated_vs_snapshot"
+    root = needs_shared_set("curated_vs_snapshot")
     rows = list(csv.DictReader(open(root / "labels.csv")))
     pos = [r["path"] for r in rows if r["label"] == "1"][:42]
     neg = [r["path"] for r in rows if r["label"] == "0"][:42]

@@ -1,8 +1,9 @@
 """The Python code in the docs runs: every ```python block of docs/python_api.md, in order, as one session.
 
 The session's working directory holds what the page assumes: ``photos/labels.csv`` listing a few
-real photos of each class (symlinks into ../shared/data, nothing copied), and the NIMA weights
-beside the checkout. After the last block the files the page says it writes must exist.
+real photos of each class (symlinks into ../shared/data/curated_vs_snapshot when present, else into
+the embedded demo set; nothing copied), and the NIMA weights (../shared's or the built-in copy).
+After the last block the files the page says it writes must exist.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from aesthetic.shared import demo_set_dir, shared_set
+
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "python_api.md"
 PER_CLASS = 6
@@ -22,9 +25,9 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
-def photos_folder(root: Path, shared_data: Path) -> Path:
-    """``root/photos``: PER_CLASS curated and PER_CLASS snapshot photos (symlinks) and labels.csv."""
-    source = shared_data / "curated_vs_snapshot"
+def photos_folder(root: Path) -> Path:
+    """``root/photos``: PER_CLASS photos of each class (symlinks) and labels.csv."""
+    source = shared_set("curated_vs_snapshot") or demo_set_dir()
     rows = list(csv.DictReader(open(source / "labels.csv")))
     chosen = [r for r in rows if r["label"] == "1"][:PER_CLASS] + [r for r in rows if r["label"] == "0"][:PER_CLASS]
     folder = root / "photos"
@@ -46,8 +49,8 @@ def test_page_has_runnable_blocks():
         compile(block, f"{PAGE.name} block {k}", "exec")  # a syntax error fails here, with its block number
 
 
-def test_python_api_page_runs(tmp_path, monkeypatch, shared_data, nima_file):
-    photos_folder(tmp_path, shared_data)
+def test_python_api_page_runs(tmp_path, monkeypatch, nima_file):
+    photos_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "python_api_md"}
     for k, block in enumerate(python_blocks(PAGE.read_text()), 1):

@@ -11,8 +11,10 @@ import pytest
 
 from aesthetic.labels import (LabelError, LabelRule, labels_from_scores, load_labels,
                               mean_from_distribution, read_ava_json, read_csv_labels)
+from aesthetic.shared import shared_set
 
-RATED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rated_smoke" / "labels.csv"
+RATED_SET = shared_set("rated_smoke")
+RATED = RATED_SET / "labels.csv" if RATED_SET is not None else None
 
 
 def test_mean_of_distribution_matches_hand_sum():
@@ -95,7 +97,7 @@ def test_ava_json_rejects_wrong_bin_count(tmp_path):
         read_ava_json(path)
 
 
-@pytest.mark.skipif(not RATED.exists(), reason="shared rated_smoke data not present")
+@pytest.mark.skipif(RATED is None, reason="needs ../shared/data/rated_smoke (absent here)")
 def test_real_ava_distributions_reproduce_the_published_means_and_labels():
     with open(RATED, newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["rating_distribution"].strip()]

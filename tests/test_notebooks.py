@@ -116,7 +116,8 @@ def test_find_shared_names_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="AESTHETIC_SHARED") as info:
         find_shared(tmp_path / "a" / "notebooks")
     assert str(tmp_path / "shared" / "data" / "curated_vs_snapshot" / "labels.csv") in str(info.value)
-    assert find_shared(NOTEBOOKS).resolve() == (REPO.parent / "shared").resolve()  # shared/ may be a link
+    if (REPO.parent / "shared" / "data" / "curated_vs_snapshot" / "labels.csv").is_file():
+        assert find_shared(NOTEBOOKS).resolve() == (REPO.parent / "shared").resolve()  # shared/ may be a link
 
 
 def test_walkthrough(tmp_path, monkeypatch, shared_data, nima_file):

@@ -153,7 +153,7 @@ def test_shipped_shared_data_suite_parses():
 
 
 @pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "snapshots" / "labels.csv").is_file(),
-                    reason="needs ../shared/data")
+                    reason="needs ../shared/data/snapshots and curated_vs_snapshot beside the checkout (absent here)")
 def test_shipped_suite_resolves_sets_of_different_balance_and_an_all_negative_one():
     suite = load_suite(REPO / "benchmarks" / "suites" / "shared_data.toml")
     fractions = {n: s.n_positive / len(s.items) for n, s in suite.sets.items()}

@@ -14,6 +14,7 @@ from aesthetic.benchmarks.report.benchmark import BenchmarkOptions
 
 #: `benchmark`'s settings are BenchmarkOptions' fields: its options and its --config keys.
 BENCHMARK = ConfigSpec(BenchmarkOptions, exclude=("progress", "extra_training_sets"))
+from aesthetic.shared import nima_weights_path
 
 
 def _audit_set_name(spec: str, taken: set[str]) -> str:
@@ -136,6 +137,8 @@ def _nima_scorer(nima: Path) -> Any:
     from aesthetic.feature_extraction.nima import NimaScorer
     from aesthetic.bundles.scoring import NimaPeerScorer
 
+    if str(nima) == "nima" and not nima.exists():
+        nima = nima_weights_path() or nima
     if not nima.is_file():
         raise UserError(f"--nima {nima}: weights file not found")
     try:
@@ -179,8 +182,8 @@ def register_benchmark(app: typer.Typer) -> None:
         suite: Path = typer.Option(..., "--suite", "-s", help="Suite TOML (see benchmarks/suites/)."),
         out: Path = typer.Option(..., "--out", "-o", help="Report folder to write (replaced atomically)."),
         config: Optional[Path] = config_option(),
-        nima: Optional[Path] = typer.Option(None, help="NIMA weights file: adds the NIMA peer "
-                                                       "(e.g. ../shared/weights/nima_mobilenet_aesthetic.hdf5)."),
+        nima: Optional[Path] = typer.Option(None, help="NIMA weights file, or 'nima' for the built-in one: "
+                                                       "adds the NIMA peer."),
         model_train: List[str] = typer.Option([], "--model-train", help="Images the model(s) were trained on "
                                               "(folder, glob or CSV; repeatable), checked for leakage."),
         baselines: Optional[bool] = BENCHMARK.option("baselines", "--baselines/--no-baselines",

@@ -17,7 +17,7 @@ from .multigap import _gap_concat
 NIMA_WEIGHTS = KnownWeights(
     "nima_mobilenet_aesthetic.hdf5", 13_174_216,
     "e563ad91b3d47410e45f7238f07ab8f6abd1bd0c4b18a4b0af9c681a21a91cb2",
-    "NIMA MobileNet v1 fine-tuned on AVA (idealo), Keras 2.1.6 HDF5")
+    "NIMA MobileNet v1 fine-tuned on AVA (idealo), Keras 2.1.6 HDF5", builtin="nima")
 
 
 def build_nima(weights_path=None):

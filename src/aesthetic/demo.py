@@ -7,11 +7,12 @@ photos (best frame of each). Each stage is the
 real `aesthetic ...` command, printed before it runs, so the demo doubles as a
 tutorial.
 
-Photos: ``../shared/data`` beside the checkout when present; otherwise the CC0
-wallpapers in ``examples/photos`` plus scikit-image's sample photos as negatives
-(a smoke run, not a benchmark). Weights: the NIMA MobileNet file for the
-``mobilenet`` branch; with ``--two-branch auto`` the ImageNet two-branch model is
-extracted too when the ImageNet weights can be had (internet or Keras cache).
+Photos: ``../shared/data`` beside the checkout when present (see :mod:`aesthetic.shared`);
+otherwise the demo set embedded in the package (30 CC0 / public-domain photos: a smoke
+run, not a benchmark). Weights: the built-in NIMA MobileNet file (``--weights
+mobilenet=nima``, shipped with the package) for the ``mobilenet`` branch; with
+``--two-branch auto`` the ImageNet two-branch model is extracted too when the ImageNet
+weights can be had (internet or Keras cache).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ import numpy as np
 import typer
 
 from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, fail, guarded
-from aesthetic.shared import CHECKOUT, CURATED_LABELS, find_shared, package_file
+from aesthetic.fileio import atomic_write_text
+from aesthetic.shared import demo_set_dir, nima_weights_path, package_file, shared_data_dir, shared_set
 
 log = logging.getLogger(__name__)
-REPO = CHECKOUT
 
 
 @dataclass
@@ -63,43 +64,19 @@ def _imagenet_reachable() -> bool:
         return False
 
 
-def _fallback_data(folder: Path) -> Path:
-    """CC0 wallpapers (1) + scikit-image's public-domain sample photos (0) as a labels CSV."""
-    import cv2
-    from skimage import data as skdata
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for row in csv.DictReader(open(REPO / "examples" / "photos" / "labels.csv")):
-        rows.append((str(REPO / "examples" / "photos" / row["path"]), "1"))
-    for name in ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field",
-                 "retina", "camera", "brick"):
-        try:
-            image = getattr(skdata, name)()
-        except Exception:  # a sample that needs a download (pooch) is skipped
-            continue
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        path = folder / f"skimage_{name}.jpg"
-        cv2.imwrite(str(path), image[:, :, :3][:, :, ::-1])
-        rows.append((str(path), "0"))
-    labels = folder / "labels.csv"
-    with open(labels, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "label"])
-        writer.writerows(rows)
-    return labels
-
-
-def _fallback_suite(folder: Path, labels: Path) -> Path:
-    suite = folder / "suite.toml"
-    suite.write_text(
-        'name = "fallback"\n'
-        'description = "Smoke run on the repository\'s CC0 wallpapers and scikit-image sample photos."\n'
-        'caveats = ["Tiny set, and the model was trained on these very photos: not a benchmark."]\n\n'
-        f'[train]\nlabels = "{labels.as_posix()}"\n\n'
-        f'[sets.Fallback]\nlabels = "{labels.as_posix()}"\n')
-    return suite
+def _shared_suite(out: Path) -> Optional[Path]:
+    """The shared-data suite, its paths pointing at the shared folder :mod:`aesthetic.shared` found;
+    None when that folder lacks the two photo sets the suite reads."""
+    data = shared_data_dir()
+    if data is None or shared_set("curated_vs_snapshot") is None or shared_set("snapshots") is None:
+        return None
+    suite = package_file("benchmarks/suites/shared_data.toml")
+    written_for = (suite.parent / "../../../shared/data").resolve()
+    if written_for == data.resolve():
+        return suite
+    rebased = out / "shared_data.toml"  # the same suite, pointing at $AESTHETIC_SHARED/data
+    atomic_write_text(rebased, suite.read_text().replace('"../../../shared/data/', f'"{data.resolve().as_posix()}/'))
+    return rebased
 
 
 def _quick_suite(splits: Path, train_csv: Path, out: Path) -> Path:
@@ -211,12 +188,11 @@ def _two_branch_stage(run: _Runner, paths: DemoPaths, train_csv: Path, quick: bo
     return models
 
 
-def _explain_and_cull(run: _Runner, paths: DemoPaths, model: Path, train_csv: Path, quick: bool) -> Path:
-    """Explain one held-out photo, then cull bursts made from held-out photos; the explanations folder."""
+def _explain_and_cull(run: _Runner, paths: DemoPaths, model: Path, source: Path, quick: bool) -> Path:
+    """Explain one held-out photo of the labels CSV ``source``, then cull bursts made from held-out
+    photos; the explanations folder."""
     out = paths.root
-    # A photo the model never saw: the first aesthetic one of the held-out set (fallback: training set).
-    held_out = out / "splits" / "Curated_vs_Snapshot.csv"
-    source = held_out if held_out.is_file() else train_csv
+    # A photo the model never saw: the first aesthetic one of the held-out set.
     photo = next(r for r in csv.DictReader(open(source)) if r["label"] == "1")["path"]
     photo_path = Path(photo) if Path(photo).is_absolute() else (source.parent / photo).resolve()
     explain_dir = paths.add("explanations", "explanations")
@@ -245,29 +221,32 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     paths = DemoPaths(out)
-    shared = find_shared(CURATED_LABELS)
-    nima = (shared / "weights" / "nima_mobilenet_aesthetic.hdf5") if shared else None
-    if nima is None or not nima.is_file():
-        raise RuntimeError("the demo needs the NIMA MobileNet weights (../shared/weights/nima_mobilenet_aesthetic.hdf5) "
-                           "for real features offline")
+    nima = nima_weights_path()
+    if nima is None:
+        raise RuntimeError("the built-in NIMA MobileNet weights (aesthetic/data/weights/nima_mobilenet_aesthetic.hdf5) "
+                           "are missing from this installation; reinstall the package")
+    console.print(f"weights: {esc(nima)} (NIMA MobileNet, AVA; Apache-2.0)")
 
-    if shared is not None:
-        suite = package_file("benchmarks/suites/shared_data.toml")
-        console.print(f"photos: {esc(shared / 'data')} (curated wallpapers vs Flickr snapshots; see its README)")
-        run("split the suite: train on one half, benchmark on the other", "splits", suite, "--out", out / "splits")
-        train_csv = out / "splits" / "train.csv"
-        if quick:
-            train_csv = _subsample(train_csv, out / "splits" / "train_quick.csv", per_class=40)
-            suite = _quick_suite(out / "splits", train_csv, out / "splits" / "quick_suite.toml")
+    suite = _shared_suite(out)
+    if suite is not None:
+        console.print(f"photos: {esc(shared_data_dir())} (curated wallpapers vs Flickr snapshots; see its README)")
+        held_out_set = "Curated_vs_Snapshot"
     else:
-        console.print("photos: ../shared/data not found; using examples/photos (CC0) + scikit-image samples")
-        train_csv = _fallback_data(out / "fallback")
-        suite = _fallback_suite(out / "fallback", train_csv)
+        suite = demo_set_dir() / "suite.toml"
+        console.print(f"photos: no ../shared/data beside the checkout; using the embedded demo set {demo_set_dir()} "
+                      "(30 CC0 / public-domain photos: every stage runs, but the figures are a smoke test, "
+                      "not a benchmark; see its README)")
+        held_out_set = "Demo_set"
+    run("split the suite: train on one part, benchmark on the other", "splits", suite, "--out", out / "splits")
+    train_csv = out / "splits" / "train.csv"
+    if quick and held_out_set == "Curated_vs_Snapshot":
+        train_csv = _subsample(train_csv, out / "splits" / "train_quick.csv", per_class=40)
+        suite = _quick_suite(out / "splits", train_csv, out / "splits" / "quick_suite.toml")
 
     features = paths.add("features", "features.h5")
-    run("extract features (mobilenet branch, NIMA/AVA weights: real features offline)",
+    run("extract features (mobilenet branch, built-in NIMA/AVA weights: real features offline)",
         "extract", train_csv, "--out", features, "--branches", "mobilenet",
-        "--weights", f"mobilenet={nima}", "--batch-size", "16", "--no-progress")
+        "--weights", "mobilenet=nima", "--batch-size", "16", "--no-progress")
 
     models = _two_branch_stage(run, paths, train_csv, quick, two_branch, two_branch_weights)
 
@@ -291,11 +270,11 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
 
     report = paths.add("report", "report/report.md")
     paths.add("report_page", "report/report.html")
-    bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", nima,
+    bench_args = ["benchmark", model, *models, "--suite", suite, "--out", out / "report", "--nima", "nima",
                   "--model-train", train_csv, "--no-progress"]
     run("benchmark report: the model beside the baselines and the NIMA peer", *bench_args)
 
-    explain_dir = _explain_and_cull(run, paths, model, train_csv, quick)
+    explain_dir = _explain_and_cull(run, paths, model, out / "splits" / f"{held_out_set}.csv", quick)
 
     missing = [f"{k}: {p}" for k, p in paths.artifacts.items() if not p.exists()]
     if missing:

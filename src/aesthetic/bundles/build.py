@@ -211,7 +211,7 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
 
     Images are the extracted rows of the teacher's training store (or ``features``); teacher
     logits come from the stored features. ``out`` defaults to ``MODEL/student``.
-    ``backbone_weights``: ``"nima"`` (the shared NIMA file, when found), a path, or None.
+    ``backbone_weights``: ``"nima"`` (the built-in NIMA file; ../shared's copy when present), a path, or None.
     """
     teacher = load_model(teacher_dir)
     if not isinstance(teacher, AestheticModel):
