@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from aesthetic.datasets import ManifestError, load_manifest
+        from aesthetic.data import DataError, load_manifest
         from aesthetic.explain.explanation import DEFAULT_THRESHOLD, verdict
         from aesthetic.explain.pipeline import ExplainConfig, explain_file, output_stems
         from aesthetic.explain.superpixels import SegmentationConfig
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
                 segmentation=SegmentationConfig(method=segmentation, n_segments=n_segments, compactness=compactness,
                                                 kernel_size=kernel_size, max_dist=max_dist, seed=seed))
             manifest = load_manifest(images)
-        except (ValueError, ManifestError) as exc:
+        except (ValueError, DataError) as exc:
             fail(str(exc).replace("\n", "; "))
         try:
             loaded, bundle = resolve_model(model, through, _load_model)

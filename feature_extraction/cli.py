@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed."""
         from aesthetic.cli_utils import console, fail
         from aesthetic.feature_extraction import ExtractionConfig, ExtractionJobError, WeightsError, extract
-        from aesthetic.datasets import ManifestError, load_manifest
+        from aesthetic.data import DataError, load_manifest
 
         names = [b.strip() for b in branches.split(",") if b.strip()]
         try:
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
                 summary = extract(manifest, out, config, overwrite=overwrite, progress=not no_progress)
             else:
                 raise typer.BadParameter(f"--engine {engine}: expected local or ray")
-        except (ValueError, ExtractionJobError, WeightsError, ManifestError) as exc:
+        except (ValueError, ExtractionJobError, WeightsError, DataError) as exc:
             fail(exc)
         console.print(summary.line())
         for path, reason in summary.failures[:20]:

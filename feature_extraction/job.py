@@ -25,7 +25,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, Field
 
-from aesthetic.datasets import Manifest, load_manifest
+from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.imageio import DEFAULT_MAX_PIXELS

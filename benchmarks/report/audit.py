@@ -30,7 +30,7 @@ import numpy as np
 from aesthetic.imageio import ImageReadError, decode_image
 from aesthetic.phash import hamming_matrix, phash64
 from aesthetic.progress import Progress
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 log = logging.getLogger(__name__)
 

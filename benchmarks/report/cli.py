@@ -26,7 +26,7 @@ def _audit_set_name(spec: str, taken: set[str]) -> str:
 
 
 def _load_sets(specs: list[str], taken: set[str]) -> dict[str, Any]:
-    from aesthetic.sources import resolve_input
+    from aesthetic.data import resolve_input
 
     return {_audit_set_name(s, taken): resolve_input(s) for s in specs}
 
@@ -77,7 +77,7 @@ def model_training_items(model: Any) -> tuple[list[Any], str]:
     import numpy as np
 
     from aesthetic.feature_store import FeatureStore, FeatureStoreError
-    from aesthetic.sources import LabeledImage
+    from aesthetic.data import LabeledImage
 
     store_path = (getattr(model, "config", {}) or {}).get("training", {}).get("features")
     if not store_path:
@@ -127,7 +127,7 @@ def benchmark_cmd(
     from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
     from aesthetic.benchmarks.report.report import ReportError, write_report
     from aesthetic.bundles.scoring import ModelScorer, NimaPeerScorer
-    from aesthetic.sources import SourceError
+    from aesthetic.data import DataError
     from aesthetic.benchmarks.report.suite import SuiteError, load_suite
 
     models = list(models or [])
@@ -178,7 +178,7 @@ def benchmark_cmd(
             flags += ["--max-distance", str(max_distance)]
         command = _benchmark_command(models, suite, out, nima, flags, model_train)
         written = write_report(result, out, command)
-    except (SuiteError, SourceError, ReportError) as exc:
+    except (SuiteError, DataError, ReportError) as exc:
         fail(exc)
 
     from rich.table import Table
@@ -237,13 +237,13 @@ def audit_cmd(
     from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
     from aesthetic.cli_utils import console, fail
     from aesthetic.fileio import atomic_write_text
-    from aesthetic.sources import SourceError
+    from aesthetic.data import DataError
 
     try:
         taken: set[str] = set()
         sets = _load_sets(images, taken)
         training = _load_sets(against, taken)
-    except SourceError as exc:
+    except DataError as exc:
         fail(exc)
     report = audit(sets, training, max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance,
                    cross_sets=cross, progress=not no_progress, workers=workers)

@@ -21,7 +21,7 @@ from aesthetic.classifier.student import StudentConfig, load_images, train_stude
 from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
-from aesthetic.labels import LabelTable
+from aesthetic.data import LabelTable
 from aesthetic.nima import default_weights_path
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ MAX_ROWS_SHOWN = 50
 
 def expand_images(specs: List[str]) -> list[str]:
     """Files (kept even when missing, so they are reported), folders, globs and CSVs, in order."""
-    from aesthetic.datasets import load_manifest
+    from aesthetic.data import load_manifest
 
     paths: list[str] = []
     for spec in specs:
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from aesthetic.cli_utils import console, fail
-        from aesthetic.datasets import ManifestError
+        from aesthetic.data import DataError
         from aesthetic.bundles.model import STUDENT_DIR, BundleError, load_model
 
         try:
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
                                   f"{model} --end-to-end` first")
             loaded = load_model(bundle)
             paths = expand_images(images)
-        except (BundleError, ManifestError, OSError) as exc:
+        except (BundleError, DataError, OSError) as exc:
             fail(exc)
         result = loaded.predict(paths, batch_size=batch_size)
         if out is not None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from aesthetic.imageio import ImageReadError, read_image
 from aesthetic.progress import Progress
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 log = logging.getLogger(__name__)
 

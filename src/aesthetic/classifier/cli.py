@@ -61,7 +61,7 @@ def train_cmd(
     from aesthetic.cli_utils import console, fail
     from aesthetic.feature_store import FeatureStoreError
     from aesthetic.genetic_selection.base import SelectionError
-    from aesthetic.labels import LabelError, LabelRule, load_labels
+    from aesthetic.data import DataError, LabelRule, load_labels
     from aesthetic.bundles.model import BundleError
     from aesthetic.bundles.build import train_from_store
 
@@ -77,7 +77,7 @@ def train_cmd(
         model, result = train_from_store(
             features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=config,
             branches=[b.strip() for b in branches.split(",")] if branches else None)
-    except (ValidationError, LabelError, FeatureStoreError, SelectionError, BundleError, ValueError,
+    except (ValidationError, DataError, FeatureStoreError, SelectionError, BundleError, ValueError,
             OSError) as exc:
         fail(exc)
     console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
