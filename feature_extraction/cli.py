@@ -89,3 +89,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"  skipped {path}: {reason}")
         if len(summary.failures) > 20:
             console.print(f"  ... and {len(summary.failures) - 20} more (listed in the store's errors column)")
+        for path, reason in summary.skipped[:20]:
+            console.print(f"  not used {path}: {reason}", markup=False)
+        if len(summary.skipped) > 20:
+            console.print(f"  ... and {len(summary.skipped) - 20} more (listed in the store's metadata, 'skipped')")

@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
             fail(exc)
 
         result = cull(loaded, manifest.paths, config, batch_size=batch_size, workers=workers,
-                      progress=not no_progress)
+                      progress=not no_progress, skipped=manifest.skipped)
         html_path = out.with_suffix(".html")
         explain_failures: list[str] = []
         if explain is not None:
