@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         import logging
         import time
 
-        from aesthetic.datasets import load_manifest
+        from aesthetic.data import load_manifest
         from aesthetic.explain.explanation import DEFAULT_THRESHOLD
         from aesthetic.explain.pipeline import ExplainConfig, explain_file, output_stems
         from aesthetic.explain.superpixels import SegmentationConfig

@@ -93,7 +93,7 @@ def register_extract(app: typer.Typer) -> None:
     ) -> None:
         """Extract features of IMAGES into an HDF5 store; resumable, bad files skipped and listed.
         Settings: ExtractionConfig (docs/configuration.md), from --config and the options."""
-        from aesthetic.datasets import load_manifest
+        from aesthetic.data import load_manifest
         from aesthetic.feature_extraction import extract
 
         if engine not in ("local", "ray"):
@@ -119,3 +119,7 @@ def register_extract(app: typer.Typer) -> None:
             warn(f"  skipped {path}: {reason}")
         if len(summary.failures) > 20:
             warn(f"  ... and {len(summary.failures) - 20} more (listed in the store's errors column)")
+        for path, reason in summary.skipped[:20]:
+            warn(f"  not used {path}: {reason}")
+        if len(summary.skipped) > 20:
+            warn(f"  ... and {len(summary.skipped) - 20} more (listed in the store's metadata, 'skipped')")

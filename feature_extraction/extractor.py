@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from aesthetic.imageio import DEFAULT_MAX_PIXELS, ImageReadError, InputPolicy, read_image
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, ReadPolicy, decode_batches, read_one
 from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
@@ -239,20 +238,13 @@ class FeatureExtractor:
         return self.extract_resized([self.resize(im) for im in images])
 
     def load(self, path: str) -> tuple[Optional[dict[str, np.ndarray]], str]:
-        """Decode and resize one file: (per-branch inputs, '') or (None, reason). Never raises for bad images."""
-        try:
-            return self.resize(read_image(path, self.max_pixels)), ""
-        except ImageReadError as exc:
-            return None, exc.reason
-        except Exception as exc:  # a decoder crash on one file must not stop a job
-            return None, f"{type(exc).__name__}: {exc}"
+        """Decode and resize one file: (per-branch inputs, '') or (None, reason). Never raises for bad
+        images: this is :func:`aesthetic.imageio.read_one`, the one bad-file policy."""
+        return read_one(path, self.resize, ReadPolicy(max_pixels=self.max_pixels))
 
-    def load_many(self, paths: Sequence[str], pool: Optional[ThreadPoolExecutor] = None):
-        """Decode in parallel threads (OpenCV releases the GIL), order preserved."""
-        if pool is not None:
-            return list(pool.map(self.load, paths))
-        with ThreadPoolExecutor(self.workers) as own:
-            return list(own.map(self.load, paths))
+    def load_many(self, paths: Sequence[str]):
+        """Decode in parallel threads through the one decode loop, order preserved."""
+        return [item for _, batch in decode_batches(list(paths), 64, self.load, self.workers) for item in batch]
 
     def extract_loaded(self, loaded, on_batch: Optional[Callable[[int], None]] = None) -> ExtractionResult:
         """Features from ``load``/``load_many`` results; failed rows are zero."""

@@ -24,7 +24,6 @@ import json
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +33,19 @@ import numpy as np
 
 from pydantic import Field
 
-from aesthetic.datasets import Manifest, load_manifest
+from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
-from aesthetic.imageio import DEFAULT_MAX_PIXELS
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, decode_groups
 from aesthetic.progress import Progress
 from .extractor import ExtractorConfig, FeatureExtractor
 
 log = logging.getLogger(__name__)
+
+
+#: Files the input listing did not take, recorded with their reasons in the store's metadata (an HDF5
+#: attribute, so bounded; the total count is recorded too).
+MAX_SKIPPED_RECORDED = 200
 
 
 class ExtractionConfig(ExtractorConfig):
@@ -72,6 +76,7 @@ class ExtractionSummary:
     resumed_parts: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     labels_updated: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # files the input listing did not take
 
     @property
     def images_per_second(self) -> float:
@@ -83,14 +88,17 @@ class ExtractionSummary:
         """Summarise a finished store (single file or shard manifest) from what it holds."""
         with FeatureStore.open(path) as store:
             s = store.summary()
+            skipped = [(str(p), str(r)) for p, r in store.metadata.get("skipped", [])]
             return cls(Path(path), s["images"], s["ok"], s["failed"], seconds, resumed_parts, store.failures(),
-                       labels_updated)
+                       labels_updated, skipped)
 
     def line(self) -> str:
         text = (f"{self.images} images: {self.ok} ok, {self.failed} failed, in {self.seconds:.1f} s "
                 f"({self.images_per_second:.2f} images/s) -> {self.out}")
         if self.labels_updated:
             text += f"; labels of {self.labels_updated} image(s) updated from the image list"
+        if self.skipped:
+            text += f"; {len(self.skipped)} other files in the input not used"
         return text
 
 
@@ -299,24 +307,19 @@ def _extract_locked(manifest: Manifest, out: Path, work: Path, config: Extractio
     resumed = len(chunks) - len(todo)
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
-    metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions()}
+    metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
+                "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
+                "skipped_total": len(manifest.skipped)}
     remaining = sum(len(rows) for _, rows in todo)
     n_branches = len(fx.branches)
 
-    with ThreadPoolExecutor(config.workers) as pool, \
-            Progress(remaining, "extracting", "images", enabled=progress) as bar:
-        submit = lambda rows: [pool.submit(fx.load, manifest.paths[i]) for i in rows]  # noqa: E731
-        pending = submit(todo[0][1]) if todo else []
-        for pos, (k, rows) in enumerate(todo):
-            loaded = [f.result() for f in pending]
-            pending = submit(todo[pos + 1][1]) if pos + 1 < len(todo) else []
+    with Progress(remaining, "extracting", "images", enabled=progress) as bar:
+        for rows, loaded in decode_groups(manifest.paths, [rows for _, rows in todo], fx.load, config.workers):
+            k = rows.start // config.chunk_size  # rows is the range of part k
             result = fx.extract_loaded(loaded, on_batch=lambda m: bar.update(m / n_branches))
             failed_here = int((~result.ok).sum())
             if failed_here:
                 bar.update(failed_here)  # failed images cost no network time but are done
-            for i, (ok, err) in zip(rows, zip(result.ok, result.errors)):
-                if not ok:
-                    log.warning("skipped %s: %s", manifest.paths[i], err)
             write_store(
                 part_path(k), ids=[manifest.ids[i] for i in rows], paths=[manifest.paths[i] for i in rows],
                 labels=manifest.labels[list(rows)],

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
-from aesthetic.datasets import Manifest, load_manifest
+from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.progress import Progress

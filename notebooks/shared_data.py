@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from aesthetic.shared import CURATED_LABELS, require_shared
-from aesthetic.sources import LabeledImage, deterministic_split, read_labels_csv
+from aesthetic.data import LabeledImage, deterministic_split, read_labels_csv
 
 #: The suite's split settings (benchmarks/suites/shared_data.toml, [split]).
 TEST_FRACTION = 0.5

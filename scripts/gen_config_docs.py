@@ -186,7 +186,7 @@ def sections():
     from aesthetic.feature_extraction import ExtractionConfig
     from aesthetic.genetic_selection import BranchPCA, GeneticSelector
     from aesthetic.imageio import Letterbox, MaxSide, Resize
-    from aesthetic.labels import LabelRule
+    from aesthetic.data import LabelRule
     from aesthetic.benchmarks.report.benchmark import BenchmarkOptions
     from aesthetic.benchmarks.report.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
     from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
@@ -204,7 +204,7 @@ def sections():
          [ExtractionConfig, MaxSide, Letterbox, Resize]),
         ("Labels",
          "How a label file becomes 0/1 labels (`aesthetic train --labels FILE --label-source ... "
-         "--score-threshold ... --margin ...`, or `aesthetic.labels.load_labels(path, LabelRule(...))`). "
+         "--score-threshold ... --margin ...`, or `aesthetic.data.load_labels(path, LabelRule(...))`). "
          "The rule is saved in the model bundle. File formats: [data_formats.md](data_formats.md).",
          [LabelRule]),
         ("Feature selection",

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aesthetic.phash import hamming_matrix, phash64
 from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit, find_pairs, orientation_of, scan
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 PHOTOS = {"astronaut": data.astronaut, "chelsea": data.chelsea, "coffee": data.coffee,
           "rocket": data.rocket, "hubble": data.hubble_deep_field, "ihc": data.immunohistochemistry,
@@ -52,7 +52,7 @@ def two_sets(tmp_path_factory):
 
 
 def _items(csv_path):
-    from aesthetic.sources import read_labels_csv
+    from aesthetic.data import read_labels_csv
 
     return read_labels_csv(csv_path)
 

@@ -322,7 +322,7 @@ def test_a_second_writer_of_the_same_out_is_refused_while_the_first_finishes(tmp
 
 def test_labels_of_a_sharded_store_are_refreshed_shard_by_shard(tmp_path):
     """The Ray engine's store (JSON manifest + shard files) takes new labels the same way."""
-    from aesthetic.datasets import Manifest
+    from aesthetic.data import Manifest
     from aesthetic.feature_extraction.job import refresh_labels
     from aesthetic.feature_store import STATUS_OK, BranchData, write_shard_manifest, write_store
 

@@ -2,13 +2,15 @@
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aesthetic.fileio import atomic_dir, atomic_write_text, json_text, to_jsonable, write_json
+from aesthetic.fileio import atomic_dir, atomic_write_text, json_text, read_json, read_toml, to_jsonable, write_json
 
 
 @dataclass
@@ -63,3 +65,31 @@ def test_atomic_dir_replaces_a_folder_only_when_the_block_succeeds(tmp_path):
             raise RuntimeError("boom")
     assert sorted(p.name for p in target.iterdir()) == ["one"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_atomic_files_get_the_mode_a_plain_open_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "atomic.txt", "x")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    atomic_mode = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
+    assert atomic_mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o666 & ~umask
+
+
+def test_structured_files_fail_with_one_sentence_naming_the_file(tmp_path):
+    class Refused(ValueError):
+        pass
+
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "bad.toml").write_text("a = = 1")
+    (tmp_path / "good.toml").write_text("a = 1\n")
+    with pytest.raises(Refused, match=r"missing\.json: config not found"):
+        read_json(tmp_path / "missing.json", "config", Refused)
+    with pytest.raises(Refused, match=r"bad\.json: not valid JSON"):
+        read_json(tmp_path / "bad.json", "config", Refused)
+    with pytest.raises(ValueError, match=r"bad\.toml: not valid TOML"):
+        read_toml(tmp_path / "bad.toml")
+    assert read_toml(tmp_path / "good.toml") == {"a": 1}

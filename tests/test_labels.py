@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aesthetic.labels import (LabelError, LabelRule, labels_from_scores, load_labels,
-                              mean_from_distribution, read_ava_json, read_csv_labels)
+from aesthetic.data import (DataError, LabelRule, labels_from_scores, load_labels, mean_from_distribution,
+                            read_ava_json, read_csv_labels)
 from aesthetic.shared import shared_set
 
 RATED_SET = shared_set("rated_smoke")
@@ -27,7 +27,7 @@ def test_mean_of_distribution_matches_hand_sum():
 
 @pytest.mark.parametrize("bad", [[1] * 9, [0] * 10, [1, -1] + [0] * 8])
 def test_mean_of_distribution_rejects_bad_counts(bad):
-    with pytest.raises(LabelError):
+    with pytest.raises(DataError):
         mean_from_distribution(bad)
 
 
@@ -53,14 +53,14 @@ def test_binary_csv(tmp_path):
 def test_binary_csv_rejects_non_binary_label_naming_the_line(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("path,label\na.jpg,1\nb.jpg,3\n")
-    with pytest.raises(LabelError, match=r"labels\.csv:3.*'3'"):
+    with pytest.raises(DataError, match=r"labels\.csv:3.*'3'"):
         read_csv_labels(path)
 
 
 def test_missing_column_is_named(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("file,label\na.jpg,1\n")
-    with pytest.raises(LabelError, match="no column 'path'"):
+    with pytest.raises(DataError, match="no column 'path'"):
         read_csv_labels(path)
 
 
@@ -93,7 +93,7 @@ def test_ava_json_distributions(tmp_path):
 def test_ava_json_rejects_wrong_bin_count(tmp_path):
     path = tmp_path / "ava.json"
     path.write_text(json.dumps([{"image_id": "x", "label": [1, 2, 3]}]))
-    with pytest.raises(LabelError, match=r"record 0 \(x\)"):
+    with pytest.raises(DataError, match=r"record 0 \(x\)"):
         read_ava_json(path)
 
 

@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 
 from aesthetic.benchmarks.report.benchmark import BenchmarkOptions, run_benchmark
 from aesthetic.benchmarks.report.report import ReportError, write_report
-from aesthetic.sources import read_labels_csv
+from aesthetic.data import read_labels_csv
 from aesthetic.benchmarks.report.suite import load_suite
 from aesthetic.degradations import exposure
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from aesthetic.classifier.fc import FCConfig, build_fc
-from aesthetic.labels import LabelTable, mean_from_distribution
+from aesthetic.data import LabelTable, mean_from_distribution
 from aesthetic.classifier.scores import (RATINGS, ScoreRule, distribution_mean, distribution_std, emd_loss,
                               low_score_distribution, low_score_mean, pack_score_targets, score_distillation_loss,
                               score_outputs, score_targets, train_score_head)

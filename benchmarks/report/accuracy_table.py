@@ -50,7 +50,7 @@ DEFAULT_OUT = REPO / "benchmarks" / "results"
 def extract_store(paths: list[str], labels: list[float], out: Path, nima_file: Path) -> Path:
     """MobileNet (NIMA) features of ``paths`` into a store at ``out``, by the extraction job (which
     reuses a complete store of the same images and settings, and resumes a partial one)."""
-    from aesthetic.datasets import Manifest
+    from aesthetic.data import Manifest
     from aesthetic.feature_extraction import ExtractionConfig, extract
 
     config = ExtractionConfig(branches=["mobilenet"], weights={"mobilenet": str(nima_file)}, batch_size=16,

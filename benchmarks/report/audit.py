@@ -20,17 +20,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from aesthetic.imageio import ImageReadError, decode_image
+from aesthetic.imageio import decode_batches, read_one
 from aesthetic.phash import hamming_matrix, phash64
 from aesthetic.progress import Progress
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 log = logging.getLogger(__name__)
 
@@ -65,34 +65,36 @@ def orientation_of(width: int, height: int) -> str:
     return "landscape" if width > height else "portrait"
 
 
-def scan_image(path: Path, label: int | None = None) -> ImageRecord:
-    rec = ImageRecord(path=str(path), label=label)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        rec.error = f"cannot read ({exc.strerror or exc})"
-        return rec
-    rec.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        image = decode_image(data, path)
-    except ImageReadError as exc:
-        rec.error = exc.reason
-        return rec
-    rec.height, rec.width = image.shape[:2]
-    rec.phash = phash64(image)
+def _record(image: np.ndarray | None, data: bytes) -> ImageRecord:
+    rec = ImageRecord(path="", label=None, sha256=hashlib.sha256(data).hexdigest())
+    if image is not None:
+        rec.height, rec.width = image.shape[:2]
+        rec.phash = phash64(image)
     return rec
+
+
+def _finish(rec: ImageRecord | None, reason: str, path: str, label: int | None) -> ImageRecord:
+    return ImageRecord(**{**asdict(rec or ImageRecord("", None)), "path": path, "label": label,
+                          "error": reason or None})
+
+
+def scan_image(path: Path, label: int | None = None) -> ImageRecord:
+    """What the audit learns about one file (through the one bad-file policy of ``aesthetic.imageio``)."""
+    return _finish(*read_one(path, _record, with_bytes=True), str(path), label)
 
 
 def scan(items: Sequence[LabeledImage], workers: int = 2, progress: bool = True,
          description: str = "auditing") -> list[ImageRecord]:
-    """Records for ``items`` in order (each distinct path is read once)."""
+    """Records for ``items`` in order (each distinct path is read once, by the one decode loop)."""
     unique = list(dict.fromkeys(i.path for i in items))
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
-            Progress(len(unique), description, "images", enabled=progress) as bar:
-        by_path = {}
-        for rec in pool.map(scan_image, unique):
-            by_path[rec.path] = rec
-            bar.update(1)
+    load = partial(read_one, prepare=_record, with_bytes=True)
+    by_path = {}
+    with Progress(len(unique), description, "images", enabled=progress) as bar:
+        for rows, loaded in decode_batches(unique, 32, load, workers):
+            for row, (rec, reason) in zip(rows, loaded):
+                path = str(unique[row])
+                by_path[path] = _finish(rec, reason, path, None)
+            bar.update(len(rows))
     return [ImageRecord(**{**asdict(by_path[str(i.path)]), "label": i.label}) for i in items]
 
 

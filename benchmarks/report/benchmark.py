@@ -21,7 +21,7 @@ import numpy as np
 from aesthetic.metrics import (BinaryMetrics, CorrelationMetrics, binary_metrics, correlation_metrics, predict,
                                roc_auc)
 from aesthetic.bundles.scoring import Scorer, ScoreTable, check_scorers, iter_image_batches, score_items
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 from aesthetic.benchmarks.report.suite import ResolvedSet, Suite
 
 log = logging.getLogger(__name__)

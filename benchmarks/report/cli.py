@@ -33,7 +33,7 @@ def _audit_set_name(spec: str, taken: set[str]) -> str:
 
 
 def _load_sets(specs: list[str], taken: set[str]) -> dict[str, Any]:
-    from aesthetic.sources import resolve_input
+    from aesthetic.data import resolve_input
 
     return {_audit_set_name(s, taken): resolve_input(s) for s in specs}
 
@@ -82,7 +82,7 @@ def model_training_items(model: Any) -> tuple[list[Any], str]:
     import numpy as np
 
     from aesthetic.feature_store import FeatureStore, FeatureStoreError
-    from aesthetic.sources import LabeledImage
+    from aesthetic.data import LabeledImage
 
     store_path = (getattr(model, "config", {}) or {}).get("training", {}).get("features")
     if not store_path:

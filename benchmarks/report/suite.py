@@ -38,21 +38,16 @@ Errors name the file and the key (``suite.toml: sets.Negatives.folders: ...``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aesthetic.sources import (LabeledImage, Part, SourceError, deterministic_split,
-                                       labels_csv_text, read_class_folders, read_human_scores, read_labels_csv)
+from aesthetic.data import (DataError, LabeledImage, Part, deterministic_split, labels_csv_text,
+                            read_class_folders, read_human_scores, read_labels_csv)
 from aesthetic.degradations import Transform, default_transforms
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from aesthetic.fileio import atomic_write_text, read_toml
 
 
 class SuiteError(ValueError):
@@ -200,7 +195,7 @@ def _resolve_source(spec: SourceSpec, base: Path, split: SplitSpec, key: str,
             items = deterministic_split(items, spec.part, split.test_fraction, split.seed)
             what += (f" [{spec.part} part of a stratified split, test_fraction "
                      f"{split.test_fraction:g}, seed {split.seed}]")
-    except SourceError as exc:
+    except DataError as exc:
         raise SuiteError(f"{suite_path}: {key}: {exc}") from None
     if not items:
         raise SuiteError(f"{suite_path}: {key}: the source resolved to no images")
@@ -225,12 +220,7 @@ def _resolve_set(name: str, spec: SetSpec, base: Path, split: SplitSpec, key: st
 def parse_suite(path: str | Path) -> SuiteSpec:
     """Read and validate a suite TOML file (no image files are touched)."""
     path = Path(path)
-    if not path.is_file():
-        raise SuiteError(f"{path}: suite file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SuiteError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "suite file", SuiteError)
     try:
         return SuiteSpec.model_validate(raw)
     except ValidationError as exc:
@@ -263,8 +253,6 @@ def write_split_csvs(suite: Suite, folder: Path, relative_to: Path | None = None
     These are the exact members of each set, so a model can be trained on ``train.csv``
     (``aesthetic extract train.csv ...``) without ever seeing a benchmark image.
     """
-    from aesthetic.fileio import atomic_write_text
-
     folder = Path(folder)
     relative_to = Path(relative_to or folder).resolve()
     written = {}

@@ -84,17 +84,15 @@ def warn(message: object) -> None:
 
 #: The project's error classes that mean "bad input", not "bug" (module, class). A test checks each resolves.
 USER_ERROR_CLASSES: tuple[tuple[str, str], ...] = (
-    ("aesthetic.datasets", "ManifestError"),
+    ("aesthetic.data", "DataError"),
     ("aesthetic.bundles.scoring", "ModelChoiceError"),
     ("aesthetic.feature_extraction", "ExtractionJobError"),
     ("aesthetic.feature_extraction", "WeightsError"),
     ("aesthetic.feature_store", "FeatureStoreError"),
     ("aesthetic.genetic_selection.base", "SelectionError"),
     ("aesthetic.imageio", "ImageReadError"),
-    ("aesthetic.labels", "LabelError"),
     ("aesthetic.bundles.model", "BundleError"),
     ("aesthetic.benchmarks.report.report", "ReportError"),
-    ("aesthetic.sources", "SourceError"),
     ("aesthetic.benchmarks.report.suite", "SuiteError"),
     ("aesthetic.outputs", "OutputError"),
 )

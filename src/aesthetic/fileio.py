@@ -14,11 +14,12 @@ import math
 import os
 import shutil
 import tempfile
+import tomllib
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 import numpy as np
 
@@ -39,11 +40,25 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def default_file_mode() -> int:
+    """0666 less the process umask: the mode ``open()`` gives a new file (``mkstemp`` gives 0600)."""
+    try:  # Linux reports the umask without changing it (os.umask would, for a moment, in every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A reader therefore sees the old file or the complete new one, never a torn one.
+    A reader therefore sees the old file or the complete new one, never a torn one. The file
+    gets the permissions a plain ``open()`` would give it (0644 under the usual umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +68,7 @@ def atomic_path(path: PathLike, suffix: str = "") -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -88,6 +104,29 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _read_structured(path: PathLike, loads: Callable[[str], Any], errors: tuple[type[Exception], ...],
+                     kind: str, what: str, error: type[Exception]) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} ({getattr(exc, 'strerror', None) or exc})") from None
+    except errors as exc:
+        raise error(f"{path}: not valid {kind} ({exc})") from None
+
+
+def read_json(path: PathLike, what: str = "JSON file", error: type[Exception] = ValueError) -> Any:
+    """Parsed JSON of ``path``; a missing, unreadable or malformed file raises ``error`` naming it."""
+    return _read_structured(path, json.loads, (json.JSONDecodeError,), "JSON", what, error)
+
+
+def read_toml(path: PathLike, what: str = "TOML file", error: type[Exception] = ValueError) -> dict[str, Any]:
+    """Parsed TOML of ``path``; a missing, unreadable or malformed file raises ``error`` naming it."""
+    return _read_structured(path, tomllib.loads, (tomllib.TOMLDecodeError,), "TOML", what, error)
 
 
 def to_jsonable(value: Any, nan_as_none: bool = False) -> Any:

@@ -3,7 +3,7 @@
 What the ``aesthetic train`` / ``aesthetic distill`` commands and the benchmarks call. The
 learning itself is the classifier capability (:mod:`aesthetic.classifier`); this module
 adds where the data comes from (a store, a teacher bundle) and the bundle it writes. Labels come from the store's label
-column, or from a label file (any format of :mod:`aesthetic.labels`) joined on the store ids;
+column, or from a label file (any format of :mod:`aesthetic.data`) joined on the store ids;
 augmented rows (``x.jpg#aug1``) take their source image's label. ``target="distribution"`` /
 ``"mean"`` trains a score head (:mod:`aesthetic.classifier.scores`) on the label file's rating
 distributions / mean scores instead.
@@ -26,7 +26,7 @@ from aesthetic.classifier.student import StudentConfig, load_images, train_score
 from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
-from aesthetic.labels import LabelTable
+from aesthetic.data import LabelTable
 from aesthetic.feature_extraction.nima import default_weights_path
 from aesthetic.classifier.scores import ScoreRule, score_targets, train_score_head
 

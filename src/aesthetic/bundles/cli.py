@@ -14,19 +14,23 @@ from aesthetic.outputs import check_output_file
 MAX_ROWS_SHOWN = 50
 
 
-def expand_images(specs: List[str]) -> list[str]:
-    """Files (kept even when missing, so they are reported), folders, globs and CSVs, in order."""
-    from aesthetic.datasets import load_manifest
+def expand_images(specs: List[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files (kept even when missing, so they are reported), folders, globs and CSVs, in order; and
+    ``(path, reason)`` of every file a folder or glob held that is not an image to read."""
+    from aesthetic.data import load_manifest
 
     paths: list[str] = []
+    skipped: list[tuple[str, str]] = []
     for spec in specs:
         p = Path(spec).expanduser()
         if p.is_dir() or (p.is_file() and p.suffix.lower() == ".csv") or (
                 not p.exists() and any(ch in spec for ch in "*?[") and glob.glob(spec)):
-            paths += load_manifest(spec).paths
+            manifest = load_manifest(spec)
+            paths += manifest.paths
+            skipped += manifest.skipped
         else:
             paths.append(str(p))
-    return paths
+    return paths, skipped
 
 
 def _print_predictions(result: Any, kind: str, out: Optional[Path]) -> int:
@@ -80,10 +84,10 @@ def register(app: typer.Typer) -> None:
             raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
                               f"{model} --end-to-end` first")
         loaded = load_model(bundle)
-        paths = expand_images(images)
+        paths, skipped = expand_images(images)
         if out is not None:  # checked before scoring: an input CSV is never overwritten
             check_output_file(out, what="predictions CSV", inputs=[*images, *paths])
-        result = loaded.predict(paths, batch_size=batch_size)
+        result = loaded.predict(paths, batch_size=batch_size).with_skipped(skipped)
         if out is not None:
             result.to_csv(out)
         if _print_predictions(result, loaded.kind, out) == 0:

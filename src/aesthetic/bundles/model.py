@@ -34,20 +34,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aesthetic.fileio import PathLike, atomic_dir, atomic_write_text, json_text, library_versions
+from aesthetic.fileio import PathLike, atomic_dir, atomic_write_text, json_text, library_versions, read_json
+from aesthetic.imageio import Resize, decode_batches, read_one
+from aesthetic.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ class PredictionResult:
                 row["mean_score"], row["score_std"] = finite(m), finite(sd)
         return rows
 
+    def with_skipped(self, skipped: Sequence[tuple[str, str]]) -> "PredictionResult":
+        """This result plus a failed row for each ``(path, reason)`` a folder scan did not take."""
+        n = len(skipped)
+        more = lambda column: None if column is None else np.concatenate([column, np.full(n, np.nan)])  # noqa: E731
+        return PredictionResult(self.paths + [str(p) for p, _ in skipped],
+                                np.concatenate([self.p_aesthetic, np.full(n, np.nan, np.float32)]),
+                                np.concatenate([self.labels, np.full(n, -1, np.int8)]),
+                                self.errors + [r for _, r in skipped], self.threshold,
+                                more(self.mean_score), more(self.score_std))
+
     def to_csv(self, path: PathLike) -> Path:
         """Write :meth:`columns` atomically (empty cells for failures and for an unknown std)."""
         buf = io.StringIO()
@@ -121,27 +132,23 @@ class PredictionResult:
 def predict_paths(paths: Sequence[PathLike], load: Callable[[str], tuple[Any, str]],
                   score: Callable[[list[Any]], Any], threshold: float, batch_size: int = 32,
                   workers: int = 4, progress: bool = True, with_scores: bool = False) -> PredictionResult:
-    """Shared prediction loop: decode in threads (``load(path) -> (item | None, reason)``), score
+    """Shared prediction loop: the decode loop of :mod:`aesthetic.imageio` with ``load(path) ->
+    (item | None, reason)`` (:func:`aesthetic.imageio.read_one` with a preparation step), score
     decoded items in batches (``score(items)`` -> ``(k,) P``, or a mapping with ``p_aesthetic``,
     ``mean_score`` and ``score_std`` for a score head, ``with_scores=True``); failures are recorded,
     never raised."""
-    from aesthetic.progress import Progress
-
     paths = [str(p) for p in paths]
     probs = np.full(len(paths), np.nan, np.float32)
     extra = {key: np.full(len(paths), np.nan) for key in ("mean_score", "score_std")} if with_scores else {}
     errors = [""] * len(paths)
-    with ThreadPoolExecutor(max(1, workers)) as pool, Progress(len(paths), "scoring", "images",
-                                                                enabled=progress) as bar:
-        for start in range(0, len(paths), batch_size):
-            chunk = list(range(start, min(start + batch_size, len(paths))))
-            loaded = list(pool.map(load, [paths[i] for i in chunk]))
+    with Progress(len(paths), "scoring", "images", enabled=progress) as bar:
+        for chunk, loaded in decode_batches(paths, batch_size, load, workers):
             good = [i for i, (item, _) in zip(chunk, loaded) if item is not None]
             for i, (item, err) in zip(chunk, loaded):
                 if item is None:
                     errors[i] = err or "unreadable image"
             if good:
-                out = score([loaded[i - start][0] for i in good])
+                out = score([item for item, _ in loaded if item is not None])
                 if isinstance(out, Mapping):
                     for key, column in extra.items():
                         column[good] = np.asarray(out[key]).reshape(-1)
@@ -162,10 +169,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     cfg_file = path / CONFIG_FILE
     if not cfg_file.is_file():
         raise BundleError(f"{path}: not a model bundle ({CONFIG_FILE} missing)")
-    try:
-        config = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{cfg_file}: not valid JSON ({exc})") from None
+    config = read_json(cfg_file, CONFIG_FILE, BundleError)
     if config.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{cfg_file}: not an aesthetic model bundle (format {config.get('format')!r})")
     if int(config.get("format_version", -1)) > FORMAT_VERSION:
@@ -185,7 +189,7 @@ def bundle_header(kind: str) -> dict[str, Any]:
 def is_bundle(path: PathLike) -> bool:
     """Whether ``path`` holds a model bundle's config.json (so a new bundle may replace it)."""
     try:
-        config = json.loads((Path(path) / CONFIG_FILE).read_text(encoding="utf-8"))
+        config = read_json(Path(path) / CONFIG_FILE, CONFIG_FILE, BundleError)
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(config, dict) and config.get("format") == BUNDLE_FORMAT
@@ -551,20 +555,8 @@ class StudentModel(_LoadedModel):
         return int(self.config["image_size"])
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
-        from aesthetic.imageio import Resize
-
         size = self.image_size
         return Resize(height=size, width=size).apply(np.asarray(image))
-
-    def _load(self, path: str) -> tuple[np.ndarray | None, str]:
-        from aesthetic.imageio import ImageReadError, read_image
-
-        try:
-            return self._prepare(read_image(path)), ""
-        except ImageReadError as exc:
-            return None, exc.reason
-        except Exception as exc:  # one broken file must never stop a run
-            return None, f"{type(exc).__name__}: {exc}"
 
     def _raw_prepared(self, batch: list[np.ndarray]) -> np.ndarray:
         from aesthetic.classifier.fc import predict_batched
@@ -588,8 +580,8 @@ class StudentModel(_LoadedModel):
 
     def predict(self, paths: Iterable[PathLike], batch_size: int = 32, progress: bool = True) -> PredictionResult:
         """Score image files; unreadable ones are listed in the result, never raised."""
-        return predict_paths(list(paths), self._load, self._score_prepared, self.threshold, batch_size,
-                             progress=progress, with_scores=self.has_scores)
+        return predict_paths(list(paths), partial(read_one, prepare=self._prepare), self._score_prepared,
+                             self.threshold, batch_size, progress=progress, with_scores=self.has_scores)
 
 
 def _load_keras(path: Path):
@@ -603,7 +595,7 @@ def _load_keras(path: Path):
 
 def _read_metrics(path: Path) -> dict[str, Any]:
     file = path / METRICS_FILE
-    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    return read_json(file, METRICS_FILE, BundleError) if file.is_file() else {}
 
 
 def load_model(path: PathLike) -> AestheticModel | StudentModel:

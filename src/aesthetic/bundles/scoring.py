@@ -18,16 +18,15 @@ of every set that carries them.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from aesthetic.imageio import ImageReadError, read_image
+from aesthetic.imageio import decode_batches
 from aesthetic.progress import Progress
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 log = logging.getLogger(__name__)
 
@@ -166,28 +165,19 @@ class ScoreTable:
         return np.all([np.isfinite(v) for v in self.scores.values()], axis=0)
 
 
-def _read(item: LabeledImage) -> np.ndarray | ImageReadError:
-    try:
-        return read_image(item.path)
-    except ImageReadError as exc:
-        return exc
-
-
 def iter_image_batches(items: Sequence[LabeledImage], batch_size: int, workers: int = 2
                        ) -> Iterator[tuple[list[int], list[np.ndarray], dict[str, str]]]:
-    """Decode in batches: ``(indices of readable items, their images, {path: reason} of failures)``."""
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for start in range(0, len(items), batch_size):
-            chunk = items[start:start + batch_size]
-            idx, images, failed = [], [], {}
-            for offset, result in enumerate(pool.map(_read, chunk)):
-                if isinstance(result, ImageReadError):
-                    failed[str(chunk[offset].path)] = result.reason
-                    log.warning("skipping unreadable image %s: %s", result.path, result.reason)
-                else:
-                    idx.append(start + offset)
-                    images.append(result)
-            yield idx, images, failed
+    """Decode in batches (the one decode loop): ``(indices of readable items, their images,
+    {path: reason} of failures)``."""
+    for rows, loaded in decode_batches([i.path for i in items], batch_size, workers=workers):
+        idx, images, failed = [], [], {}
+        for row, (image, reason) in zip(rows, loaded):
+            if image is None:
+                failed[str(items[row].path)] = reason
+            else:
+                idx.append(row)
+                images.append(image)
+        yield idx, images, failed
 
 
 def _run_one(scorer: Scorer, images: list[np.ndarray]) -> np.ndarray:

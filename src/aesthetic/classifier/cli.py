@@ -11,7 +11,7 @@ from aesthetic.classifier.fc import FCConfig
 from aesthetic.outputs import check_output_file
 from aesthetic.cli_utils import (EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded,
                                  parse_widths, warn)
-from aesthetic.labels import LabelRule
+from aesthetic.data import LabelRule
 from aesthetic.classifier.scores import ScoreRule
 from aesthetic.classifier.student import StudentConfig
 
@@ -82,7 +82,7 @@ def register_train(app: typer.Typer) -> None:
     ) -> None:
         """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle.
         Settings: FCConfig (docs/configuration.md), from --config and the options."""
-        from aesthetic.labels import load_labels
+        from aesthetic.data import load_labels
         from aesthetic.bundles.build import train_from_store
         from aesthetic.bundles.model import check_bundle_out
 

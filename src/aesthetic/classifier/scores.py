@@ -24,7 +24,7 @@ Training rows that are degraded copies of an image (blurred, over-compressed, ..
 degraded.
 
 This module is the score-head part of the classifier capability (issue #12 layout:
-``aesthetic.classifier``); it builds on :mod:`aesthetic.classifier` and :mod:`aesthetic.labels`.
+``aesthetic.classifier``); it builds on :mod:`aesthetic.classifier` and :mod:`aesthetic.data`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aesthetic.classifier.fc import (FCConfig, FCResult, build_fc, fit_keras, predict_batched,
                                      standardization_stats, stratified_group_split)
 from aesthetic.metrics import validation_summary
-from aesthetic.labels import N_BINS, LabelTable, labels_from_scores, mean_from_distribution
+from aesthetic.data import N_BINS, LabelTable, labels_from_scores, mean_from_distribution
 
 log = logging.getLogger(__name__)
 

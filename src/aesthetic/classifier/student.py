@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ from aesthetic.classifier.distillation import agreement, correlation, make_disti
 from aesthetic.classifier.fc import (LOGIT_LAYER, choose_threshold, fit_keras, logit_model,
                                      predict_batched, row_weights, stratified_group_split)
 from aesthetic.fileio import PathLike
+from aesthetic.imageio import Resize, decode_batches, read_one
 from aesthetic.metrics import validation_summary
 from aesthetic.feature_extraction.branches.mobilenet import MobileNetBranch, build_nima
 
@@ -110,20 +112,9 @@ def build_student(image_size: int = BACKBONE_DATA.longest_side, backbone_weights
 
 def load_images(paths: Sequence[str], image_size: int, workers: int = 4) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode and squash images to ``(n, s, s, 3) uint8``; returns (images of the ok ones, ok mask, errors)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from aesthetic.imageio import ImageReadError, Resize, read_image
-
     policy = Resize(height=image_size, width=image_size)
-
-    def one(path: str):
-        try:
-            return policy.apply(read_image(path)), ""
-        except ImageReadError as exc:
-            return None, exc.reason
-
-    with ThreadPoolExecutor(workers) as pool:
-        loaded = list(pool.map(one, [str(p) for p in paths]))
+    load = partial(read_one, prepare=policy.apply)
+    loaded = [item for _, batch in decode_batches(list(paths), 64, load, workers) for item in batch]
     ok = np.array([img is not None for img, _ in loaded], dtype=bool)
     images = np.stack([img for img, _ in loaded if img is not None]) if ok.any() else \
         np.zeros((0, image_size, image_size, 3), np.uint8)

@@ -1,7 +1,7 @@
 """What training on a feature store needs: each row's label and the features a selector picks.
 
 Labels come from the store's label column, or from a label file (any format of
-:mod:`aesthetic.labels`) joined on the store ids; augmented rows (``x.jpg#aug1``)
+:mod:`aesthetic.data`) joined on the store ids; augmented rows (``x.jpg#aug1``)
 take their source image's label. Writing the trained model as a bundle is
 :mod:`aesthetic.bundles.build`.
 """
@@ -18,7 +18,7 @@ from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike
 from aesthetic.genetic_selection.base import AllFeatures
 from aesthetic.genetic_selection.io import load_selector
-from aesthetic.labels import LabelTable
+from aesthetic.data import LabelTable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def store_labels(store: FeatureStore, labels: LabelTable | None = None) -> np.nd
             src = source_ids(store.ids)
             own[missing] = [by_id.get(s, np.nan) for s in src[missing]]
         return own
-    return labels.lookup(source_ids(store.ids))
+    return labels.join(source_ids(store.ids))
 
 
 def selector_for(store: FeatureStore, selection: PathLike | None, branches: Sequence[str] | None):

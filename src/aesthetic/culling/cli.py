@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         from aesthetic.cli_utils import console, fail
         from aesthetic.culling.html import write_picks_html
         from aesthetic.culling.picks import cull, explain_picks
-        from aesthetic.datasets import ManifestError, load_manifest
+        from aesthetic.data import DataError, load_manifest
         from aesthetic.bundles.model import STUDENT_DIR, BundleError, load_model
 
         if explain is not None and explain not in ("lime", "shap"):
@@ -65,11 +65,11 @@ def register(app: typer.Typer) -> None:
                 raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
                                   f"{model} --end-to-end` first")
             loaded = load_model(bundle)
-        except (BundleError, ManifestError, OSError) as exc:
+        except (BundleError, DataError, OSError) as exc:
             fail(exc)
 
         result = cull(loaded, manifest.paths, config, batch_size=batch_size, workers=workers,
-                      progress=not no_progress)
+                      progress=not no_progress, skipped=manifest.skipped)
         html_path = out.with_suffix(".html")
         explain_failures: list[str] = []
         if explain is not None:

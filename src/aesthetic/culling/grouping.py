@@ -34,9 +34,8 @@ import datetime as dt
 import hashlib
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Optional, Sequence
 
 import numpy as np
@@ -44,7 +43,8 @@ import numpy as np
 from aesthetic.phash import hamming_matrix, phash64
 from aesthetic.culling.config import GroupingConfig
 from aesthetic.htmlpage import THUMBNAIL_SIDE, thumbnail_jpeg
-from aesthetic.imageio import ImageReadError, decode_image
+from aesthetic.imageio import decode_batches, read_one
+from aesthetic.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -104,44 +104,32 @@ def capture_time(data: bytes) -> Optional[float]:
     return None
 
 
+def _scan(image: np.ndarray | None, data: bytes, thumbnail_side: int) -> PhotoScan:
+    if image is None:  # read but not decoded: the hash still finds an exact copy
+        return PhotoScan(path="", sha256=hashlib.sha256(data).hexdigest())
+    return PhotoScan(path="", phash=phash64(image), taken=capture_time(data),
+                     size_wh=(int(image.shape[1]), int(image.shape[0])), sha256=hashlib.sha256(data).hexdigest(),
+                     thumbnail=thumbnail_jpeg(image, thumbnail_side) if thumbnail_side > 0 else None)
+
+
 def scan_photo(path: str, thumbnail_side: int = THUMBNAIL_SIDE) -> PhotoScan:
     """Read one file: pHash, capture time, size and a thumbnail; never raises for a bad file."""
-    scan = PhotoScan(path=str(path))
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        scan.error = "file not found"
-        return scan
-    except IsADirectoryError:
-        scan.error = "is a directory, not an image"
-        return scan
-    except OSError as exc:
-        scan.error = f"cannot read ({exc.strerror or exc})"
-        return scan
-    scan.sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        image = decode_image(data, path)
-    except ImageReadError as exc:
-        scan.error = exc.reason
-        return scan
-    scan.size_wh = (int(image.shape[1]), int(image.shape[0]))
-    scan.phash = phash64(image)
-    scan.taken = capture_time(data)
-    scan.thumbnail = thumbnail_jpeg(image, thumbnail_side) if thumbnail_side > 0 else None
-    return scan
+    return scan_photos([path], workers=1, progress=False, thumbnail_side=thumbnail_side)[0]
 
 
 def scan_photos(paths: Sequence[str], workers: int = 4, progress: bool = True,
                 thumbnail_side: int = THUMBNAIL_SIDE) -> list[PhotoScan]:
-    """:func:`scan_photo` for every path, in order (decoding in threads: OpenCV releases the GIL)."""
-    from aesthetic.progress import Progress
-
+    """:func:`scan_photo` for every path, in order, through the one decode loop of ``aesthetic.imageio``."""
+    paths = [str(p) for p in paths]
+    load = partial(read_one, prepare=partial(_scan, thumbnail_side=thumbnail_side), with_bytes=True)
     scans: list[PhotoScan] = []
-    with ThreadPoolExecutor(max(1, workers)) as pool, Progress(len(paths), "hashing", "images",
-                                                                enabled=progress) as bar:
-        for scan in pool.map(lambda p: scan_photo(p, thumbnail_side), [str(p) for p in paths]):
-            scans.append(scan)
-            bar.update(1)
+    with Progress(len(paths), "hashing", "images", enabled=progress) as bar:
+        for rows, loaded in decode_batches(paths, 32, load, workers):
+            for row, (scan, reason) in zip(rows, loaded):
+                scan = scan or PhotoScan(path="")
+                scan.path, scan.error = paths[row], reason
+                scans.append(scan)
+            bar.update(len(rows))
     return scans
 
 

@@ -114,15 +114,18 @@ def _mean_scores(prediction: Any, n: int) -> Optional[np.ndarray]:
 
 
 def cull(model: Any, paths: Sequence[str], config: GroupingConfig | None = None, batch_size: int = 32,
-         workers: int = 4, progress: bool = True) -> CullResult:
+         workers: int = 4, progress: bool = True, skipped: Sequence[tuple[str, str]] = ()) -> CullResult:
     """Group ``paths`` (:mod:`aesthetic.culling.grouping`), score them with ``model.predict`` (a loaded
     bundle, :func:`aesthetic.bundles.model.load_model`) and mark the best of each group.
 
-    A file that cannot be read is kept as a group of its own with its reason in ``error``.
+    A file that cannot be read is kept as a group of its own with its reason in ``error``; so is
+    each ``(path, reason)`` of ``skipped`` (files the folder scan saw and did not take).
     """
     config = config or GroupingConfig()
     paths = [str(p) for p in paths]
     scans = scan_photos(paths, workers=workers, progress=progress)
+    paths += [str(p) for p, _ in skipped]
+    scans += [PhotoScan(path=str(p), error=reason) for p, reason in skipped]
     groups = group_scans(scans, config)
     readable = [p for p, s in zip(paths, scans) if not s.error]
     scores = np.full(len(paths), np.nan)
