@@ -261,8 +261,17 @@ WEIGHTS_DIR = "weights"
 MAX_COPIED_WEIGHTS_BYTES = 20 * 1024 * 1024
 
 
+def _builtin_weights_names() -> set[str]:
+    """Names such as ``nima`` that resolve to a file the package ships (checked by size and sha256)."""
+    from aesthetic.feature_extraction import get_branch, list_branches
+
+    return {k.builtin for b in list_branches() for k in get_branch(b).known_weights if k.builtin}
+
+
 def _is_weights_file(spec: Any) -> bool:
-    return isinstance(spec, str) and spec.lower() not in ("imagenet", "none", "random", "")
+    """A path to pin: not ``imagenet``/``none`` and not a built-in name, which any install resolves."""
+    return (isinstance(spec, str) and spec.lower() not in ("imagenet", "none", "random", "")
+            and spec.lower() not in _builtin_weights_names())
 
 
 def _pin_weights(extractor_config: dict[str, Any]) -> dict[str, Path]:
