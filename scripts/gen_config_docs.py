@@ -184,7 +184,7 @@ def sections():
     from aesthetic.imageio import Letterbox, MaxSide, Resize
     from aesthetic.labels import LabelRule
     from aesthetic.reports.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
-    from aesthetic.robustness import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
+    from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
     from aesthetic.student import StudentConfig
 
     return [

@@ -17,7 +17,7 @@ from aesthetic.reports.benchmark import BenchmarkOptions, run_benchmark
 from aesthetic.reports.report import ReportError, write_report
 from aesthetic.reports.sources import read_labels_csv
 from aesthetic.reports.suite import load_suite
-from aesthetic.robustness import exposure
+from aesthetic.degradations import exposure
 
 
 class RedScorer:

@@ -9,7 +9,7 @@ import pytest
 from aesthetic.reports.sources import (LabeledImage, SourceError, deterministic_split, labels_csv_text,
                                        read_labels_csv, resolve_input)
 from aesthetic.reports.suite import SuiteError, load_suite, parse_suite
-from aesthetic.robustness import Blur, CenterCrop
+from aesthetic.degradations import Blur, CenterCrop
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aesthetic.reports.sources import (LabeledImage, Part, SourceError, deterministic_split,
                                        labels_csv_text, read_class_folders, read_labels_csv)
-from aesthetic.robustness import Transform, default_transforms
+from aesthetic.degradations import Transform, default_transforms
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,7 +8,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import color, data
 
-from aesthetic.robustness import (Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate, center_crop_square,
+from aesthetic.degradations import (Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate, center_crop_square,
                                   default_transforms, exposure, gaussian_blur, gaussian_noise, jpeg_bytes,
                                   jpeg_roundtrip, rotate)
 
