@@ -111,7 +111,7 @@ def ga_command(
     parents: int = typer.Option(50, help="Best individuals that breed; the children replace the rest."),
     window: int = typer.Option(3, help="Consecutive parents voting for each child."),
     keep_fraction: float = typer.Option(0.8, help="Fraction of genes a mutated parent keeps."),
-    fitness: str = typer.Option("fc", help="fc (FC validation accuracy) or proxy (ridge, much cheaper)."),
+    fitness: str = typer.Option("fc", help="fc (FC validation balanced accuracy) or proxy (ridge, much cheaper)."),
     hidden: str = typer.Option("64,32", help="Hidden layer widths of the FC."),
     epochs: int = typer.Option(10, help="FC training epochs per evaluation."),
     batch_size: int = typer.Option(64, help="FC training batch size."),
@@ -158,7 +158,7 @@ def ga_command(
 
     last = selector.history_[-1]
     Console().print(
-        f"GA: best validation accuracy {selector.best_fitness_:.4f} after {selector.n_generations_} generations "
+        f"GA: best validation balanced accuracy {selector.best_fitness_:.4f} after {selector.n_generations_} generations "
         f"(last generation mean {last['mean']:.4f} +- {last['std']:.4f}); {selector.n_features_out_} of "
         f"{selector.n_features_in_} features. Saved {written}, history.json and fitness.png in {out}")
 

@@ -154,7 +154,7 @@ DESCRIPTIONS: dict[str, str] = {
     "GeneticSelector.keep_fraction": "Fraction of genes a mutated (non-elite) parent keeps.",
     "GeneticSelector.generations": "Generations after the random one; more than a finished run had continues it.",
     "GeneticSelector.seed": "Seed of everything random: same seed and data, same run.",
-    "GeneticSelector.fitness": "`fc`: validation accuracy of the FC on the individual's features; `proxy`: ridge regression, much cheaper.",
+    "GeneticSelector.fitness": "`fc`: validation balanced accuracy of the FC on the individual's features; `proxy`: ridge regression, much cheaper.",
     "GeneticSelector.hidden": "Hidden widths of each individual's FC.",
     "GeneticSelector.dropout": "Dropout of each individual's FC.",
     "GeneticSelector.epochs": "Training epochs per evaluation.",
