@@ -258,11 +258,32 @@ class AestheticModel(_LoadedModel):
         return self._extractor
 
     # -- from features
-    def predict_features(self, fused: np.ndarray) -> np.ndarray:
-        """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P."""
-        from aesthetic.classifier import predict_batched
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The bundle's probability calibration (``config["calibration"]``, JSON), or None."""
+        return self.config.get("calibration") or None
 
-        return predict_batched(self.keras_model, self.selector.transform(fused))
+    @property
+    def network_threshold(self) -> float:
+        """The threshold on the network's own ``sigmoid(logit)`` (equal to ``threshold`` when the
+        bundle has no calibration): what distillation compares teacher logits against."""
+        from aesthetic.classifier import network_threshold
+
+        return network_threshold(self.threshold, self.calibration)
+
+    def _probabilities(self, x: np.ndarray) -> np.ndarray:
+        from aesthetic.classifier import apply_calibration, logit_model, predict_batched
+
+        if self.calibration is None:
+            return predict_batched(self.keras_model, x)
+        if getattr(self, "_logit_net", None) is None:
+            self._logit_net = logit_model(self.keras_model)
+        return apply_calibration(predict_batched(self._logit_net, x), self.calibration)
+
+    def predict_features(self, fused: np.ndarray) -> np.ndarray:
+        """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P,
+        calibrated when the bundle carries a calibration."""
+        return self._probabilities(self.selector.transform(fused))
 
     def logits_features(self, fused: np.ndarray) -> np.ndarray:
         """Pre-sigmoid logits ``(n,)`` (the teacher signal for distillation)."""
@@ -277,9 +298,8 @@ class AestheticModel(_LoadedModel):
         return predict_batched(logit_model(self.keras_model), self.selector.transform_store(store, rows))
 
     def predict_store(self, store, rows=None) -> np.ndarray:
-        from aesthetic.classifier import predict_batched
-
-        return predict_batched(self.keras_model, self.selector.transform_store(store, rows))
+        """(Calibrated) P of store rows."""
+        return self._probabilities(self.selector.transform_store(store, rows))
 
     # -- from images
     def _score_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:

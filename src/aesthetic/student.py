@@ -233,7 +233,7 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
         z_t = teacher.logits_store(store, rows)
         y = store_labels(store, labels)[rows]
         model, threshold, metrics = train_student(images, z_t, y, source_ids(store.ids[rows]), config,
-                                                  backbone_weights, teacher.threshold)
+                                                  backbone_weights, teacher.network_threshold)
         source = str(Path(store.source).resolve())
     extra = {"teacher": str(Path(teacher_dir).resolve()), "features": source,
              "backbone_weights": None if backbone_weights is None else str(backbone_weights),
