@@ -225,8 +225,11 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     paths.add("ga_plot", "selection_ga/fitness.png")
 
     model = paths.add("model", "model")
-    run("train the FC classifier on the GA's features", "train", features, "--selection", ga, "--out", model,
-        "--epochs", "60" if quick else "200")
+    # sensitivity training (the default): degraded copies of the aesthetic photos, square/portrait crops and
+    # flat frames teach the FC what a spoiled photo looks like; fewer copies in a quick run
+    sensitivity = ["--sensitivity-copies", "4", "--synthetic-frames", "30"] if quick else []
+    run("train the FC classifier on the GA's features, with sensitivity training", "train", features,
+        "--selection", ga, "--out", model, "--epochs", "60" if quick else "200", *sensitivity)
     run("distil: smaller FC student on the selected features", "distill", model, "--out", out / "student_fc",
         "--epochs", "60" if quick else "200")
     paths.add("student_fc", "student_fc")

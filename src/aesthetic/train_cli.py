@@ -41,11 +41,11 @@ def _metrics_table(title: str, metrics: dict, threshold: float):
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("validation metric")
+    table.add_column("held-out metric" if "threshold_from" in metrics else "validation metric")
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{threshold:.4f}")
-    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "agreement",
-                "teacher_correlation", "epochs_run"):
+    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "ece_raw", "ece_calibrated",
+                "threshold_from", "agreement", "teacher_correlation", "epochs_run"):
         if key in metrics:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -72,10 +72,25 @@ def register(app: typer.Typer) -> None:
         learning_rate: float = typer.Option(3e-3),
         validation_fraction: float = typer.Option(0.2),
         threshold_metric: str = typer.Option("balanced_accuracy", help="balanced_accuracy | f1"),
+        threshold_folds: int = typer.Option(5, min=0, help="Group k-fold whose out-of-fold scores choose the "
+                                                           "threshold and fit the calibration (0: validation rows)."),
+        calibration: str = typer.Option("platt", help="platt | none (probability calibration)."),
         no_class_weight: bool = typer.Option(False, help="Do not re-weight classes."),
+        sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
+                                         help="Add degraded copies (not aesthetic), square/portrait crops "
+                                              "(aesthetic) and flat frames (not) when the photos are readable."),
+        sensitivity_copies: int = typer.Option(16, min=0, help="Degraded copies per aesthetic photo."),
+        synthetic_frames: int = typer.Option(90, min=0, help="Flat/gradient/blurred frames added as not aesthetic."),
+        sensitivity_cache: Optional[Path] = typer.Option(
+            None, help="Feature store caching the sensitivity rows (default: FEATURES.sensitivity.h5)."),
         seed: int = typer.Option(0),
     ) -> None:
-        """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle."""
+        """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle.
+
+        By default the aesthetic photos also teach what a spoiled photo looks like (sensitivity
+        training: blurred, down-scaled, JPEG-damaged, badly exposed, noisy, tilted and badly
+        cropped copies labelled not aesthetic, plus flat frames); the threshold and a Platt
+        calibration come from out-of-fold scores."""
         from pydantic import ValidationError
 
         from aesthetic.classifier import FCConfig
@@ -84,23 +99,35 @@ def register(app: typer.Typer) -> None:
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.labels import LabelError, LabelRule, load_labels
         from aesthetic.model import BundleError
+        from aesthetic.sensitivity import SensitivityConfig
         from aesthetic.training import train_from_store
 
         try:
             config = FCConfig(hidden=parse_widths(hidden, "--hidden"), dropout=dropout, epochs=epochs,
                               patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                               validation_fraction=validation_fraction, threshold_metric=threshold_metric,
+                              threshold_folds=threshold_folds, calibration=calibration,
                               class_weight="none" if no_class_weight else "balanced", seed=seed)
+            sens = SensitivityConfig(copies=sensitivity_copies, synthetic_frames=synthetic_frames,
+                                     seed=seed) if sensitivity else None
             rule = LabelRule(source=label_source, threshold=score_threshold, margin=margin)
             table = load_labels(labels, rule) if labels is not None else None
             rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
                                                        "describe": rule.describe()}
             model, result = train_from_store(
                 features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=config,
-                branches=[b.strip() for b in branches.split(",")] if branches else None)
+                branches=[b.strip() for b in branches.split(",")] if branches else None,
+                sensitivity=sens, sensitivity_cache=sensitivity_cache)
         except (ValidationError, LabelError, FeatureStoreError, SelectionError, BundleError, ValueError,
                 OSError) as exc:
             fail(exc)
+        record = model.config.get("sensitivity", {})
+        if record.get("status") == "on":
+            added = ", ".join(f"{n} {k}" for k, n in record.get("rows", {}).items())
+            console.print(f"sensitivity training on: {record['readable']} aesthetic photos gave {added} "
+                          f"(cached in {record.get('cache')})")
+        else:
+            console.print(f"sensitivity training {record.get('status', 'off')}")
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
                                      f"({', '.join(model.branches)})", result.metrics, result.threshold))
         console.print(f"wrote model bundle [bold]{out}[/bold]")

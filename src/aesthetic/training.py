@@ -19,6 +19,8 @@ from aesthetic.distillation import DistillConfig, distill_fc, ensemble_logits
 from aesthetic.feature_store import FeatureStore, PathLike
 from aesthetic.labels import LabelTable
 from aesthetic.model import AestheticModel, BundleError, load_model, save_full_bundle
+from aesthetic.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
+                                   readable_sources, row_kinds)
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +66,45 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
             "augmented_rows": int(sum(AUG_SEPARATOR in store.ids[r] for r in rows))}
 
 
+def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, config: SensitivityConfig,
+                     cache: PathLike | None, extractor_config: Mapping[str, Any] | None
+                     ) -> tuple[Path | None, dict[str, Any]]:
+    """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
+    record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
+    from aesthetic.feature_extraction import FeatureExtractor
+
+    originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
+    ids = [store.ids[r] for r in originals]
+    keep, missing = readable_sources(ids, [store.paths[r] for r in originals])
+    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "aesthetic_photos": len(ids),
+                              "readable": len(keep)}
+    if missing:
+        log.warning("sensitivity: %d of %d aesthetic photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
+    if not keep:
+        record["status"] = "off: the store's aesthetic photos are not readable"
+        return None, record
+    extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config))
+    path = Path(cache) if cache is not None else default_cache_path(store.source)
+    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor, config)
+    record.update(status="on", cache=str(path.resolve()))
+    return path, record
+
+
 def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike | None = None,
                      labels: LabelTable | None = None, label_rule: Mapping[str, Any] | None = None,
                      fc_config: FCConfig = FCConfig(), branches: Sequence[str] | None = None,
-                     extractor_config: Mapping[str, Any] | None = None) -> tuple[AestheticModel, FCResult]:
+                     extractor_config: Mapping[str, Any] | None = None,
+                     sensitivity: SensitivityConfig | None = SensitivityConfig(),
+                     sensitivity_cache: PathLike | None = None) -> tuple[AestheticModel, FCResult]:
     """Train the FC on the labelled, extracted rows of ``features`` and write a full bundle to ``out``.
 
     ``selection``: a saved selector (PCA or GA); without it all features of ``branches``
     (default: every branch of the store). ``label_rule`` is recorded in the bundle.
+    ``sensitivity`` (on by default; None turns it off): degraded copies, geometry crops and
+    synthetic frames of :mod:`aesthetic.sensitivity` join the training rows when the aesthetic
+    photos' files are readable; their features are cached in ``sensitivity_cache`` (default
+    ``<features>.sensitivity.h5``). The threshold and calibration are chosen on the store's own
+    photos only. ``model.config["sensitivity"]["status"]`` says whether it ran.
     """
     with FeatureStore.open(features) as store:
         y_all = store_labels(store, labels)
@@ -80,13 +113,27 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
             raise ValueError(f"{features}: no extracted rows with a label to train on")
         selector = _selector_for(store, selection, branches)
         x = selector.transform_store(store, rows)
+        y = y_all[rows]
         groups = source_ids(store.ids[rows])
-        result = train_fc(x, y_all[rows], groups, fc_config)
+        record: dict[str, Any] = {"status": "off: not asked for"}
+        n_real = len(rows)
+        if sensitivity is not None:
+            cache, record = sensitivity_rows(store, y_all, rows, sensitivity, sensitivity_cache, extractor_config)
+            if cache is not None:
+                with FeatureStore.open(cache) as extra_store:
+                    x = np.concatenate([x, selector.transform_store(extra_store, np.arange(len(extra_store)))])
+                    y = np.concatenate([y, extra_store.labels.astype(np.float32)])
+                    groups = np.concatenate([groups, source_ids(extra_store.ids)])
+                    kinds = row_kinds(extra_store.ids)
+                    record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
+        real = np.arange(len(y)) < n_real
+        result = train_fc(x, y, groups, fc_config, threshold_rows=real)
         extra = {
             "threshold_metric": fc_config.threshold_metric, "fc": fc_config.model_dump(mode="json"),
             "label_rule": dict(label_rule or {"source": "store labels"}),
             "training": _provenance(store, rows, result),
             "selection_source": None if selection is None else str(Path(selection).resolve()),
+            "sensitivity": record, "calibration": result.calibration,
         }
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
@@ -131,7 +178,7 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
         selector = teacher.selector if selection is None else _selector_for(store, selection, None)
         x = selector.transform_store(store, rows)
         y = store_labels(store, labels)[rows]
-        result = distill_fc(x, y, z_t, source_ids(store.ids[rows]), config, teacher.threshold)
+        result = distill_fc(x, y, z_t, source_ids(store.ids[rows]), config, teacher.network_threshold)
         base = dict(store.metadata.get("extractor") or teacher.config["extractor"])
         extra = {
             "threshold_metric": config.threshold_metric, "fc": config.fc_config().model_dump(mode="json"),
