@@ -1,5 +1,5 @@
 """Run scorers over a suite: metrics per set, baselines fitted on the suite's training set,
-robustness under test-time transformations and the leakage audit.
+robustness under test-time transformations, sensitivity (:mod:`.sensitivity`) and the leakage audit.
 
 :func:`run_benchmark` returns a :class:`BenchmarkResult` holding every number (and
 the per-image scores the plots need); :mod:`aesthetic.reports.report` writes it out.
@@ -29,6 +29,7 @@ class BenchmarkOptions:
     batch_size: int = 16
     baselines: bool = True
     robustness: bool = True
+    sensitivity: bool = True
     leakage: bool = True
     max_distance: int | None = None  # pHash threshold; None = audit.DEFAULT_MAX_DISTANCE
     n_bins: int = 10
@@ -71,6 +72,7 @@ class BenchmarkResult:
     metrics: dict[str, dict[str, BinaryMetrics]]            # set -> scorer -> metrics
     robustness_set: str | None = None
     robustness: list[RobustnessRow] = field(default_factory=list)
+    sensitivity: list[Any] = field(default_factory=list)      # sensitivity.SensitivityRow
     baselines: list[Any] = field(default_factory=list)      # fitted HandcraftedLogistic
     baseline_train: dict[str, Any] | None = None
     audit: Any | None = None                                # audit.AuditReport
@@ -82,7 +84,8 @@ class BenchmarkResult:
 def _scorer_meta(s: Scorer) -> dict[str, Any]:
     return {"name": s.name, "kind": s.kind, "threshold": float(s.threshold),
             "decision": f"score {'>=' if s.inclusive else '>'} {s.threshold:g}",
-            "probabilistic": bool(s.probabilistic), "score_label": s.score_label}
+            "probabilistic": bool(s.probabilistic), "score_label": s.score_label,
+            "calibration": getattr(s, "calibration_summary", None)}
 
 
 def fit_suite_baselines(train: ResolvedSet, batch_size: int = 32, progress: bool = True
@@ -244,6 +247,20 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
                                            options.progress)
         result.robustness_set = spec.set
         timings["robustness_s"] = time.perf_counter() - t0
+
+    if options.sensitivity:
+        from aesthetic.reports.sensitivity import aesthetic_groups, run_sensitivity
+
+        t0 = time.perf_counter()
+        groups = aesthetic_groups({n: s.items for n, s in suite.sets.items()})
+        both = [n for n, s in suite.sets.items() if s.n_positive and s.n_negative]
+        preserve_set = spec.set if spec is not None else (both[0] if both else next(iter(suite.sets)))
+        items = suite.sets[preserve_set].items
+        if spec is not None and spec.max_images:
+            items = items[:spec.max_images]
+        result.sensitivity = run_sensitivity(scorers, groups, {preserve_set: items},
+                                             batch_size=options.batch_size, progress=options.progress)
+        timings["sensitivity_s"] = time.perf_counter() - t0
 
     if options.leakage:
         from aesthetic.audit import DEFAULT_MAX_DISTANCE, audit

@@ -119,6 +119,9 @@ def register(app: typer.Typer) -> None:
                                               "(folder, glob or CSV; repeatable), checked for leakage."),
         baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Fit the hand-crafted baselines."),
         robustness: bool = typer.Option(True, "--robustness/--no-robustness", help="Run the suite's robustness section."),
+        sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
+                                         help="Degrade the aesthetic photos, score flat frames and label-preserving "
+                                              "changes (every scorer)."),
         leakage: bool = typer.Option(True, "--leakage/--no-leakage", help="Audit duplicates train <> sets."),
         batch_size: int = typer.Option(16, min=1, help="Images decoded and scored per batch."),
         max_distance: Optional[int] = typer.Option(None, min=0, max=64, help="pHash near-duplicate threshold (bits)."),
@@ -170,12 +173,12 @@ def register(app: typer.Typer) -> None:
             extra = {**model_sets, **{f"--model-train {i + 1}": items
                                       for i, items in enumerate(_load_sets(model_train, set()).values())}}
             options = BenchmarkOptions(batch_size=batch_size, baselines=baselines, robustness=robustness,
-                                       leakage=leakage, max_distance=max_distance, progress=not no_progress,
+                                       sensitivity=sensitivity, leakage=leakage, max_distance=max_distance, progress=not no_progress,
                                        extra_training_sets=extra)
             result = run_benchmark(loaded_suite, scorers, options)
             result.notes.extend(notes)
             flags = [f for f, on in (("--no-baselines", not baselines), ("--no-robustness", not robustness),
-                                     ("--no-leakage", not leakage)) if on]
+                                     ("--no-sensitivity", not sensitivity), ("--no-leakage", not leakage)) if on]
             if max_distance is not None:
                 flags += ["--max-distance", str(max_distance)]
             command = _benchmark_command(models, suite, out, nima, flags, model_train)

@@ -57,6 +57,12 @@ class ModelScorer:
         self.model = model
         self.name = name
         self.threshold = float(model.threshold)
+        metrics = getattr(model, "metrics", {}) or {}
+        calibration = (getattr(model, "config", {}) or {}).get("calibration")
+        #: ECE before/after the bundle's calibration, on its out-of-fold training scores (None if unknown)
+        self.calibration_summary = None if "ece_raw" not in metrics else {
+            "method": (calibration or {}).get("method", "none"), "ece_raw": metrics.get("ece_raw"),
+            "ece_calibrated": metrics.get("ece_calibrated"), "threshold_from": metrics.get("threshold_from")}
 
     def score_images(self, images: list[np.ndarray]) -> np.ndarray:
         return np.asarray(self.model.predict_images(images), dtype=np.float64).reshape(-1)
