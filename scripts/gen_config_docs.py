@@ -59,8 +59,11 @@ DESCRIPTIONS: dict[str, str] = {
     "FCConfig.patience": "Epochs without a better validation loss before stopping (the best epoch is restored).",
     "FCConfig.validation_fraction": "Share of source images held out (stratified, augmented copies kept with their source) for early stopping and the threshold.",
     "FCConfig.class_weight": "`balanced` weights each class n / (2 n_class), so an imbalanced set does not collapse to 'not'.",
-    "FCConfig.threshold_metric": "The decision threshold maximises this on the validation rows; saved in the bundle.",
+    "FCConfig.threshold_metric": "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, validation) scores; saved in the bundle.",
+    "FCConfig.calibration": "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in config.json and applied at predict time; `none`: the network's own sigmoid.",
     "FCConfig.seed": "Seed of the split, the initial weights and dropout.",
+    "DistillConfig.calibration": "Inherited from FCConfig; a distilled student keeps its validation-row threshold and is not calibrated.",
+    "DistillConfig.threshold_folds": "Inherited from FCConfig; not used by distillation (threshold on the validation rows).",
     "DistillConfig.temperature": "T: teacher and student logits are divided by T in the soft term (scaled by T^2).",
     "DistillConfig.alpha": "Weight of the hard-label term; 1 - alpha goes to the teacher's soft labels.",
     "DistillConfig.hidden": "Widths of the student FC's hidden blocks.",
@@ -185,6 +188,7 @@ def sections():
     from aesthetic.labels import LabelRule
     from aesthetic.reports.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
     from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
+    from aesthetic.sensitivity import SensitivityConfig
     from aesthetic.student import StudentConfig
 
     return [
@@ -208,6 +212,12 @@ def sections():
          "`aesthetic train` (FCConfig), `aesthetic distill` (DistillConfig) and `aesthetic distill "
          "--end-to-end` (StudentConfig, AugmentConfig). Each is saved in the bundle's `config.json`.",
          [FCConfig, DistillConfig, StudentConfig, AugmentConfig]),
+        ("Sensitivity training",
+         "`aesthetic train` adds these rows by default when the store's photos are readable "
+         "(`--no-sensitivity` turns it off; `--sensitivity-copies`, `--synthetic-frames`), or "
+         "`train_from_store(..., sensitivity=SensitivityConfig(...))`. Saved in the bundle's `config.json` "
+         "under `sensitivity`. Ranges are sampled uniformly, one degradation per copy.",
+         [SensitivityConfig]),
         ("Explanations",
          "`aesthetic explain` options, or `aesthetic.explain.pipeline.ExplainConfig` in Python; recorded in "
          "every explanation's JSON.",

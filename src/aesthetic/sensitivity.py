@@ -64,7 +64,7 @@ class SensitivityConfig(BaseModel):
     geometry: bool = Field(True, description="add the centred square and 3:4 portrait crops of each aesthetic "
                                              "photo, labelled aesthetic")
     synthetic_frames: int = Field(90, ge=0, le=10_000, description="flat, gradient and blurred-blob frames (label 0)")
-    seed: int = 0
+    seed: int = Field(0, description="seeds the copies (per source id) and the synthetic frames")
 
     def strength_range(self, kind: str) -> tuple[float, float]:
         return {"blur": self.blur_sigma, "down_up": self.down_up_factor, "jpeg": self.jpeg_quality,
