@@ -60,7 +60,8 @@ def test_threshold_and_calibration_come_from_out_of_fold_scores_and_the_bundle_a
 
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(30), np.zeros(90)].astype(np.float32)
-    x = rng.normal(0, 1, (120, 6)).astype(np.float32) + y[:, None] * 1.2
+    x = np.zeros((120, 5952), np.float32)  # the width of the mobilenet branch a bundle checks; 6 columns used
+    x[:, :6] = rng.normal(0, 1, (120, 6)) + y[:, None] * 1.2
     config = FCConfig(hidden=(8,), epochs=30, patience=5, threshold_folds=3)
     result = train_fc(x, y, config=config)
     assert result.metrics["threshold_from"] == "out-of-fold scores, 3-fold over groups"
@@ -75,9 +76,9 @@ def test_threshold_and_calibration_come_from_out_of_fold_scores_and_the_bundle_a
     from aesthetic.genetic_selection.base import AllFeatures
     from aesthetic.bundles.model import AestheticModel, save_full_bundle, load_model
 
-    selector = AllFeatures().fit(x, branches={"a": 6})
+    selector = AllFeatures().fit(x, branches={"mobilenet": 5952})
     out = save_full_bundle(tmp_path / "m", fc_model=result.model, selector=selector,
-                           extractor_config={"branches": ["a"]}, threshold=result.threshold,
+                           extractor_config={"branches": ["mobilenet"]}, threshold=result.threshold,
                            metrics=result.metrics, extra_config={"calibration": cal})
     assert json.loads((out / "config.json").read_text())["calibration"]["slope"] == cal["slope"]
     model = load_model(out)

@@ -200,7 +200,7 @@ def test_fitness_rewards_balanced_accuracy_not_the_majority_class():
     model = PopulationFC(2, K, N_FEATURES, FitnessFC(hidden=(4,))).reset(
         np.stack([np.arange(K), np.arange(K, 2 * K)]), seed=0, generation=0)
     model.kernels[-1].assign(np.zeros(model.kernels[-1].shape, np.float32))
-    model.biases[-1].assign(np.full(model.biases[-1].shape, -5.0, np.float32))  # always "not"
+    model.bias.assign(np.full(model.bias.shape, -5.0, np.float32))  # always "not"
     np.testing.assert_allclose(model.accuracy(source), [0.875, 0.875])
     np.testing.assert_allclose(model.balanced_accuracy(source), [0.5, 0.5])
     np.testing.assert_allclose(model.balanced_accuracy(source, eval_batch=7), [0.5, 0.5])  # batching-independent

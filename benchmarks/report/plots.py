@@ -188,6 +188,9 @@ def rating_scatter(path: Path, set_name: str, human: np.ndarray, predicted: Mapp
         ax.set_title(f"{name}\nSRCC {fmt(getattr(m, 'srcc', None))}, PLCC {fmt(getattr(m, 'plcc', None))}",
                      fontsize=9)
     fig.suptitle(f"{set_name}: predicted vs human mean (n={len(h)})", fontsize=10)
+    return _save(fig, path)
+
+
 def sensitivity_curves(path: Path, group: str, scorer: Mapping[str, Any], rows: Sequence[Any]) -> Path:
     """Per degradation kind: mean score of the aesthetic photos against strength (strength 0 is the
     untouched photo) and the threshold; the fraction still called aesthetic on a second axis."""
