@@ -172,7 +172,7 @@ def plot_history(history: Sequence[Mapping[str, Any]], path: PathLike, title: st
     ax.plot(gens, mean, label="mean")
     ax.fill_between(gens, mean - std, mean + std, alpha=0.25, label="mean +- std")
     ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (validation accuracy)")
+    ax.set_ylabel("fitness (validation balanced accuracy)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -103,7 +103,7 @@ def ga_command(
     parents: Optional[int] = GA.option("parents", help="Best individuals that breed; the children replace the rest."),
     window: Optional[int] = GA.option("window", help="Consecutive parents voting for each child."),
     keep_fraction: Optional[float] = GA.option("keep_fraction", help="Fraction of genes a mutated parent keeps."),
-    fitness: Optional[str] = GA.option("fitness", help="fc (FC validation accuracy) or proxy (ridge, much cheaper)."),
+    fitness: Optional[str] = GA.option("fitness", help="fc (FC validation balanced accuracy) or proxy (ridge, much cheaper)."),
     hidden: Optional[str] = GA.option("hidden", help="Hidden layer widths of the FC."),
     epochs: Optional[int] = GA.option("epochs", help="FC training epochs per evaluation."),
     batch_size: Optional[int] = GA.option("batch_size", help="FC training batch size."),
@@ -140,7 +140,7 @@ def ga_command(
     written = selector.save(out)
     last = selector.history_[-1]
     console.print(
-        f"GA: best validation accuracy {selector.best_fitness_:.4f} after {selector.n_generations_} generations "
+        f"GA: best validation balanced accuracy {selector.best_fitness_:.4f} after {selector.n_generations_} generations "
         f"(last generation mean {last['mean']:.4f} +- {last['std']:.4f}); {selector.n_features_out_} of "
         f"{selector.n_features_in_} features. Saved {esc(written)}, history.json and fitness.png in {esc(out)}")
 

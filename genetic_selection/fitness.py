@@ -1,5 +1,10 @@
-"""Fitness of GA individuals: validation accuracy of the FC classifier on their features, for a whole
-population at once.
+"""Fitness of GA individuals: validation *balanced* accuracy of the FC classifier on their features,
+for a whole population at once.
+
+Balanced accuracy (the mean of the recall of each class, at the FC's 0.5 cut) rather than
+plain accuracy: on 1:7 data an individual whose FC answers "not aesthetic" for every photo
+has accuracy 0.88 but balanced accuracy 0.5, so the GA cannot climb by predicting the
+majority class. With one class in the validation rows it is that class's recall.
 
 The FC is the project's classifier head, :func:`aesthetic.classifier.fc.build_fc`, described by
 the classifier's config (:class:`FitnessFC` is an ``FCConfig``): ``hidden`` dense layers
@@ -54,7 +59,8 @@ class FitnessFC(FCConfig):
     ``bn_momentum`` 0.9 (so the moving statistics settle within a short training run).
     Fitness has no early stopping, class weights or threshold search: ``patience``,
     ``class_weight``, ``threshold_metric``, ``validation_fraction`` and ``seed`` are the GA's
-    own business (the split and seed come from :class:`~.ga.GeneticSelector`).
+    own business (the split and seed come from :class:`~.ga.GeneticSelector`); ``threshold_folds``
+    and ``calibration`` do not apply (fitness is balanced accuracy at P 0.5).
     """
 
     hidden: tuple[int, ...] = (64, 32)
@@ -142,6 +148,18 @@ class StoreSource:
 
     def matrix(self, positions: np.ndarray) -> np.ndarray:
         return self.store.features(self.branches, self.rows[np.asarray(positions)])
+
+
+def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Balanced accuracy of each row of ``predicted`` (``(P, n)`` or ``(n,)`` booleans: called
+    aesthetic) against binary ``labels (n,)``: the mean over the classes present of the fraction
+    of that class called right."""
+    pred = np.atleast_2d(np.asarray(predicted, dtype=bool))
+    pos = np.asarray(labels) > 0.5
+    recalls = [(pred[:, mask] == value).mean(axis=1) for mask, value in ((pos, True), (~pos, False))
+               if mask.any()]
+    out = np.mean(recalls, axis=0) if recalls else np.zeros(len(pred))
+    return out if np.ndim(predicted) == 2 else out[0]
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -287,9 +305,22 @@ class PopulationFC:
             correct += ((self.logits(xb) > 0) == (yb[None, :] > 0.5)).sum(axis=1)
         return correct / max(1, len(source))
 
+    def balanced_accuracy(self, source, eval_batch: int = 256) -> np.ndarray:
+        """``(P,)`` balanced accuracy on ``source`` rows (threshold 0.5): the GA's fitness."""
+        hits = np.zeros((self.P, 2), dtype=np.int64)
+        counts = np.zeros(2, dtype=np.int64)
+        for xb, yb in source.batches(eval_batch, None):
+            called = self.logits(xb) > 0
+            pos = yb > 0.5
+            hits[:, 1] += called[:, pos].sum(axis=1)
+            hits[:, 0] += (~called[:, ~pos]).sum(axis=1)
+            counts += (int((~pos).sum()), int(pos.sum()))
+        present = counts > 0
+        return (hits[:, present] / counts[present]).mean(axis=1) if present.any() else np.zeros(self.P)
+
 
 class FCFitness:
-    """Validation accuracy of the FC on each individual's features, populations trained in groups.
+    """Validation balanced accuracy of the FC on each individual's features, populations trained in groups.
 
     ``individuals_per_step``: individuals per batched model; None picks the most that fit
     :data:`GROUP_MEMORY_BYTES` (the whole population of 100 x 5000 at the default sizes).
@@ -324,15 +355,15 @@ class FCFitness:
         return self._models[key]
 
     def evaluate_group(self, individuals: np.ndarray, ids: np.ndarray, group: int, generation: int) -> np.ndarray:
-        """Accuracies of one group of :meth:`__call__`'s split: population rows ``ids``, whose genes are
+        """Balanced accuracies of one group of :meth:`__call__`'s split: population rows ``ids``, whose genes are
         ``individuals`` ``(len(ids), k)``, trained as group number ``group``. Groups share nothing, so
         they may run in any order or place (``ray_fitness`` sends them to Ray actors)."""
         model = self._model(len(ids), individuals.shape[1])
         model.reset(individuals, self.seed, generation, init_ids=ids, group=group)
-        return model.fit(self.train).accuracy(self.validation, self.eval_batch)
+        return model.fit(self.train).balanced_accuracy(self.validation, self.eval_batch)
 
     def __call__(self, individuals: np.ndarray, generation: int) -> np.ndarray:
-        """``(P, k)`` individuals -> ``(P,)`` validation accuracies."""
+        """``(P, k)`` individuals -> ``(P,)`` validation balanced accuracies."""
         individuals = np.asarray(individuals)
         step = self.step_size(individuals.shape[1])
         out = np.empty(len(individuals), dtype=np.float64)
@@ -374,13 +405,13 @@ def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train:
         # Direct calls, not predict(): predict retraces for every new model and warns about it.
         prob = np.concatenate([np.asarray(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
                                for lo in range(0, len(X_val), 1024)])
-        out[p] = float(np.mean((prob > 0.5) == (y_val > 0.5)))
+        out[p] = float(balanced_accuracy(prob > 0.5, y_val))
     return out
 
 
 class ProxyFitness:
     """Cheap stand-in for the FC: ridge regression on the individual's standardised features, fitted
-    on at most ``max_rows`` training rows; fitness is validation accuracy at threshold 0.5.
+    on at most ``max_rows`` training rows; fitness is validation balanced accuracy at threshold 0.5.
 
     The penalty is ``alpha`` times the mean squared row norm of the selected features. The system
     solved is the smaller of the primal ``(k, k)`` and the dual ``(n, n)`` one (same solution).
@@ -414,5 +445,5 @@ class ProxyFitness:
             else:
                 coef = A.T @ np.linalg.solve(A @ A.T + penalty * np.eye(n), target)
             pred = self.X_val[:, idx] @ coef + centre
-            out[p] = float(np.mean((pred > 0.5) == (self.y_val > 0.5)))
+            out[p] = float(balanced_accuracy(pred > 0.5, self.y_val))
         return out

@@ -10,7 +10,7 @@ mutated keeping ``keep_fraction`` [0.8] of their genes (see :func:`mutate`). Onl
 changed individuals are evaluated; the elites carry their fitness, so the best fitness
 never decreases. ``history_`` therefore has ``generations + 1`` entries (0 = initial).
 
-Fitness (``fitness="fc"``, the default) is the validation accuracy of the FC head trained
+Fitness (``fitness="fc"``, the default) is the validation balanced accuracy of the FC head trained
 on the individual's features (:mod:`.fitness`: the whole population as one batched model),
 on a stratified validation split drawn once from ``seed``. ``fitness="proxy"`` uses a
 ridge-regression stand-in that is much cheaper.

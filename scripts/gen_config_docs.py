@@ -59,8 +59,11 @@ DESCRIPTIONS: dict[str, str] = {
     "FCConfig.patience": "Epochs without a better validation loss before stopping (the best epoch is restored).",
     "FCConfig.validation_fraction": "Share of source images held out (stratified, augmented copies kept with their source) for early stopping and the threshold.",
     "FCConfig.class_weight": "`balanced` weights each class n / (2 n_class), so an imbalanced set does not collapse to 'not'.",
-    "FCConfig.threshold_metric": "The decision threshold maximises this on the validation rows; saved in the bundle.",
+    "FCConfig.threshold_metric": "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, validation) scores; saved in the bundle.",
+    "FCConfig.calibration": "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in config.json and applied at predict time; `none`: the network's own sigmoid.",
     "FCConfig.seed": "Seed of the split, the initial weights and dropout.",
+    "DistillConfig.calibration": "Inherited from FCConfig; a distilled student keeps its validation-row threshold and is not calibrated.",
+    "DistillConfig.threshold_folds": "Inherited from FCConfig; not used by distillation (threshold on the validation rows).",
     "DistillConfig.temperature": "T: teacher and student logits are divided by T in the soft term (scaled by T^2).",
     "DistillConfig.alpha": "Weight of the hard-label term; 1 - alpha goes to the teacher's soft labels.",
     "DistillConfig.hidden": "Widths of the student FC's hidden blocks.",
@@ -158,7 +161,7 @@ DESCRIPTIONS: dict[str, str] = {
     "GeneticSelector.keep_fraction": "Fraction of genes a mutated (non-elite) parent keeps.",
     "GeneticSelector.generations": "Generations after the random one; more than a finished run had continues it.",
     "GeneticSelector.seed": "Seed of everything random: same seed and data, same run.",
-    "GeneticSelector.fitness": "`fc`: validation accuracy of the FC on the individual's features; `proxy`: ridge regression, much cheaper.",
+    "GeneticSelector.fitness": "`fc`: validation balanced accuracy of the FC on the individual's features; `proxy`: ridge regression, much cheaper.",
     "GeneticSelector.hidden": "Hidden widths of each individual's FC.",
     "GeneticSelector.dropout": "Dropout of each individual's FC.",
     "GeneticSelector.epochs": "Training epochs per evaluation.",
@@ -192,6 +195,7 @@ def sections():
     from aesthetic.degradations import Blur, CenterCrop, Exposure, Jpeg, Noise, Rotate
     from aesthetic.classifier.student import StudentConfig
     from aesthetic.classifier.scores import ScoreRule
+    from aesthetic.classifier.sensitivity import SensitivityConfig
 
     return [
         ("Feature extraction",
@@ -216,6 +220,12 @@ def sections():
          "(DistillConfig) and `aesthetic distill --end-to-end` (StudentConfig, AugmentConfig). Each is saved "
          "in the bundle's `config.json`.",
          [FCConfig, ScoreRule, DistillConfig, StudentConfig, AugmentConfig]),
+        ("Sensitivity training",
+         "`aesthetic train` adds these rows by default when the store's photos are readable "
+         "(`--no-sensitivity` turns it off; `--sensitivity-copies`, `--synthetic-frames`), or "
+         "`train_from_store(..., sensitivity=SensitivityConfig(...))`. Saved in the bundle's `config.json` "
+         "under `sensitivity`. Ranges are sampled uniformly, one degradation per copy.",
+         [SensitivityConfig]),
         ("Explanations",
          "`aesthetic explain` options, or `aesthetic.explain.pipeline.ExplainConfig` in Python; recorded in "
          "every explanation's JSON.",

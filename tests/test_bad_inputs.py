@@ -35,7 +35,7 @@ def assert_refused(result, *fragments: str, code: int = 2) -> None:
         assert fragment in text, result.output
 
 
-FIT = ("--hidden", "8,4", "--epochs", "2", "--patience", "1", "--validation-fraction", "0.25")
+FIT = ("--hidden", "8,4", "--epochs", "2", "--patience", "1", "--validation-fraction", "0.25", "--no-sensitivity")
 
 
 # -- 2. --out never replaces a folder holding an input or a folder of something else --------------------------
@@ -256,7 +256,7 @@ def weights_bundle(tmp_path_factory, tiny_images, nima_file, monkeypatch_module)
                         metadata={"extractor": {**fx.config().model_dump(), "weights": {"mobilenet": "../shared/nima.hdf5"}}},
                         dtype="float32")  # recorded verbatim, as older stores did
     model, _ = train_from_store(store, "m", fc_config=FCConfig(hidden=(8, 4), epochs=2, patience=1,
-                                                               validation_fraction=0.25))
+                                                               validation_fraction=0.25), sensitivity=None)
     expected = model.predict(paths[:4], progress=False).p_aesthetic
     monkeypatch_module.undo()
     return root, paths[:4], expected

@@ -102,7 +102,7 @@ def test_end_to_end_student_agrees_with_its_teacher_on_real_photos(mobilenet_sto
             status=store.status[train], errors=store.errors[train],
             branches={"mobilenet": BranchData(store.read("mobilenet", train), {})}, metadata=store.metadata,
             dtype="float32")
-        teacher, _ = train_from_store(train_store, tmp_path / "model",
+        teacher, _ = train_from_store(train_store, tmp_path / "model", sensitivity=None,
                                       fc_config=FCConfig(hidden=(64, 16, 8), epochs=60, patience=15))
         p_teacher = teacher.predict_store(store, held_out)  # from stored features, no backbone run
         held_paths = list(store.paths[held_out])

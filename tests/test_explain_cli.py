@@ -183,7 +183,7 @@ def real_bundle(tmp_path_factory, tiny_store) -> Path:
 
     root = tmp_path_factory.mktemp("explain_bundle") / "model"
     train_from_store(tiny_store, root, fc_config=FCConfig(hidden=(16, 8, 4), epochs=2, patience=1,
-                                                          validation_fraction=0.25))
+                                                          validation_fraction=0.25), sensitivity=None)
     save_student_bundle(root / "student", build_student(32, None, head=(8,), seed=1), 0.5,
                         StudentConfig(image_size=32, head=(8,)), {})
     return root

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aesthetic.classifier.fc import FCConfig, predict_batched
+from aesthetic.classifier.fc import FCConfig, apply_calibration, logit_model, predict_batched
 from aesthetic.feature_store import FeatureStore
 from aesthetic.bundles.model import (BundleError, PredictionResult, StudentModel, load_model, AestheticModel,
                              write_bundle)
@@ -18,6 +18,7 @@ def trained(tmp_path_factory, tiny_images, tiny_store):
     """A full bundle trained on tiny random-weight MobileNet features through a GA selection."""
     from aesthetic.genetic_selection.ga import GeneticSelector
     from aesthetic.bundles.build import train_from_store
+    from aesthetic.classifier.sensitivity import SensitivityConfig
 
     root = tmp_path_factory.mktemp("bundle")
     paths, labels = tiny_images
@@ -28,7 +29,9 @@ def trained(tmp_path_factory, tiny_images, tiny_store):
     selector.save(root / "ga")
     model, result = train_from_store(store_path, root / "model", selection=root / "ga",
                                      fc_config=FCConfig(hidden=(16, 8, 4), epochs=4, patience=2,
-                                                        validation_fraction=0.25))
+                                                        validation_fraction=0.25, threshold_folds=3),
+                                     sensitivity=SensitivityConfig(copies=2, synthetic_frames=4))  # small: the
+    # bundle's record and calibration are what is tested here; tests/test_sensitivity.py tests the rows
     return {"root": root, "paths": paths, "labels": labels, "store": store_path, "model": model,
             "result": result, "bundle": root / "model"}
 
@@ -46,7 +49,9 @@ def test_bundle_holds_everything_to_go_from_image_to_probability(trained):
     assert config["threshold_metric"] == "balanced_accuracy"
     assert "keras" in config["library_versions"] and config["label_rule"]
     assert config["training"]["rows_used"] == len(trained["paths"])
-    assert metrics["n"] == config["training"]["validation_rows"]
+    # metrics are out-of-fold scores of the store's own photos (not the sensitivity copies)
+    assert metrics["n"] == config["training"]["rows_used"] and metrics["threshold_from"].startswith("out-of-fold")
+    assert config["sensitivity"]["status"] == "on" and config["calibration"]["method"] == "platt"
     assert not [p.name for p in bundle.parent.iterdir() if p.name.startswith(".model.")]  # no temp dirs left
 
 
@@ -63,7 +68,8 @@ def test_prediction_is_the_chain_of_the_parts(trained):
     selector = load_selector(bundle / "selector")
     fc = keras.saving.load_model(bundle / "model.keras")
     paths = trained["paths"][:6]
-    by_hand = predict_batched(fc, selector.transform(extractor.extract_paths(paths).fused(["mobilenet"])))
+    logits = predict_batched(logit_model(fc), selector.transform(extractor.extract_paths(paths).fused(["mobilenet"])))
+    by_hand = apply_calibration(logits, config["calibration"])  # Platt on the logit, as stored in config.json
     result = trained["model"].predict(paths, progress=False)
     np.testing.assert_allclose(result.p_aesthetic, by_hand, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(result.labels, (by_hand >= config["threshold"]).astype(np.int8))
@@ -74,7 +80,9 @@ def test_save_load_round_trip_gives_identical_probabilities(trained):
 
     with FeatureStore.open(trained["store"]) as store:
         x = trained["model"].selector.transform_store(store)
-        in_memory = predict_batched(trained["result"].model, x)  # the FC as trained, before saving
+        # the FC as trained, before saving, with the calibration it was given
+        in_memory = apply_calibration(predict_batched(logit_model(trained["result"].model), x),
+                                      trained["result"].calibration)
         loaded = load_model(trained["bundle"])
         np.testing.assert_array_equal(loaded.predict_store(store), in_memory)
     images = [read_image(p) for p in trained["paths"][:5]]

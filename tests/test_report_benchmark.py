@@ -318,3 +318,18 @@ def test_shortcut_check_flags_a_model_no_better_than_aspect_ratio(result):
     assert not any("AllNegative" in line for line in _shortcut_check(result))  # AUC undefined there
     peer = line_for(0.60, 0.85, scorer="fake-rating")  # a peer is not accused of learning the sources
     assert "a peer trained elsewhere" in peer and "learned the framing" not in peer
+
+
+def test_every_scorer_gets_the_same_sensitivity_rows(result, report):
+    names = {s["name"] for s in result.scorers}
+    rows = result.sensitivity
+    assert {r.scorer for r in rows} == names
+    per_scorer = {n: sorted((r.check, r.group, r.label) for r in rows if r.scorer == n) for n in names}
+    assert len({tuple(v) for v in per_scorer.values()}) == 1
+    groups = {r.group for r in rows if r.check == "degradation"}
+    assert groups == {"Balanced"}  # AllNegative has no aesthetic photo to spoil
+    text = (report / "report.md").read_text()
+    assert "## Sensitivity" in text and "Near-empty frames" in text and "plots/sensitivity_Balanced_fake-red.png" in text
+    assert (report / "plots" / "sensitivity_Balanced_fake-red.png").is_file()
+    data = json.loads((report / "report.json").read_text())
+    assert len(data["sensitivity"]["rows"]) == len(rows)

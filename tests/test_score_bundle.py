@@ -34,7 +34,7 @@ def make_app() -> typer.Typer:
 
 
 APP = make_app()
-FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25"]
+FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25", "--no-sensitivity"]
 
 
 def invoke(*args):

@@ -7,7 +7,8 @@ import pytest
 from aesthetic.classifier.fc import LOGIT_LAYER, build_fc
 from aesthetic.feature_store import FeatureStore
 from aesthetic.genetic_selection.fitness import (BN_EPSILON, ArraySource, FCFitness, FitnessFC, PopulationFC,
-                                                 ProxyFitness, StoreSource, group_size, one_at_a_time_fitness)
+                                                 ProxyFitness, StoreSource, balanced_accuracy, group_size,
+                                                 one_at_a_time_fitness)
 from aesthetic.genetic_selection.synthetic import planted_features, write_synthetic_store
 
 N_FEATURES, K = 120, 8
@@ -107,7 +108,11 @@ def test_fitness_is_deterministic_for_a_seed_and_groups_cover_everyone(data):
     np.testing.assert_array_equal(first, again)
     assert first.shape == (4,)
     assert np.all((first >= 0) & (first <= 1))
-    np.testing.assert_allclose(first * len(val), np.round(first * len(val)), atol=1e-9)  # counts of rows
+    n_pos = int((y[val] > 0.5).sum())
+    # balanced accuracy: the mean of two recalls, each a count of rows over its class size
+    ok = [any(np.isclose(f, 0.5 * (a / n_pos + b / (len(val) - n_pos))) for a in range(n_pos + 1)
+              for b in range(len(val) - n_pos + 1)) for f in first]
+    assert all(ok), first
 
 
 def test_batched_and_one_model_at_a_time_agree_on_what_is_informative(data):
@@ -172,3 +177,30 @@ def test_the_fitness_fc_is_the_classifiers_config():
     spec = FitnessFC()
     assert isinstance(spec, FCConfig)
     assert (spec.hidden, spec.dropout, spec.l2, spec.epochs, spec.batch_size) == ((64, 32), 0.3, 0.0, 10, 64)
+
+
+def test_balanced_accuracy_matches_sklearn_and_handles_one_class():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(80) < 0.125).astype(float)
+    pred = rng.random((5, 80)) < 0.4
+    expected = [balanced_accuracy_score(y, p) for p in pred]
+    np.testing.assert_allclose(balanced_accuracy(pred, y), expected)
+    np.testing.assert_allclose(balanced_accuracy(pred[0], y), expected[0])
+    assert balanced_accuracy(np.zeros(6, bool), np.zeros(6)) == 1.0  # one class: its recall
+
+
+def test_fitness_rewards_balanced_accuracy_not_the_majority_class():
+    """On 1:7 data an FC that calls every photo 'not aesthetic' is 0.875 accurate but scores 0.5."""
+    X, _, _ = planted_features(160, N_FEATURES, K, shift=0.6, seed=3)
+    y = np.zeros(160, np.float32)
+    y[::8] = 1.0
+    source = ArraySource(X, np.arange(160), y)
+    model = PopulationFC(2, K, N_FEATURES, FitnessFC(hidden=(4,))).reset(
+        np.stack([np.arange(K), np.arange(K, 2 * K)]), seed=0, generation=0)
+    model.kernels[-1].assign(np.zeros(model.kernels[-1].shape, np.float32))
+    model.bias.assign(np.full(model.bias.shape, -5.0, np.float32))  # always "not"
+    np.testing.assert_allclose(model.accuracy(source), [0.875, 0.875])
+    np.testing.assert_allclose(model.balanced_accuracy(source), [0.5, 0.5])
+    np.testing.assert_allclose(model.balanced_accuracy(source, eval_batch=7), [0.5, 0.5])  # batching-independent

@@ -1,5 +1,5 @@
 """Run scorers over a suite: metrics per set, baselines fitted on the suite's training set,
-robustness under test-time transformations and the leakage audit.
+robustness under test-time transformations, sensitivity (:mod:`.sensitivity`) and the leakage audit.
 
 :func:`run_benchmark` returns a :class:`BenchmarkResult` holding every number (and
 the per-image scores the plots need); :mod:`aesthetic.benchmarks.report.report` writes it out.
@@ -33,6 +33,9 @@ class BenchmarkOptions(BaseModel):
     batch_size: int = Field(16, ge=1, description="Images decoded and scored per batch.")
     baselines: bool = Field(True, description="Fit the hand-crafted baselines on the suite's training set.")
     robustness: bool = Field(True, description="Run the suite's robustness section.")
+    sensitivity: bool = Field(True, description="Run the sensitivity section: degraded copies of each set's "
+                                                "aesthetic photos, near-empty frames, and flips/crops that should "
+                                                "not change the call.")
     leakage: bool = Field(True, description="Audit duplicates between the training sets and the benchmark sets.")
     max_distance: int | None = Field(None, ge=0, le=64, description="pHash near-duplicate threshold in bits "
                                                                     "(None: `aesthetic.benchmarks.report.audit.DEFAULT_MAX_DISTANCE`).")
@@ -84,6 +87,7 @@ class BenchmarkResult:
     correlations: dict[str, dict[str, CorrelationMetrics]] = field(default_factory=dict)
     robustness_set: str | None = None
     robustness: list[RobustnessRow] = field(default_factory=list)
+    sensitivity: list[Any] = field(default_factory=list)      # sensitivity.SensitivityRow
     baselines: list[Any] = field(default_factory=list)      # fitted HandcraftedLogistic
     baseline_train: dict[str, Any] | None = None
     audit: Any | None = None                                # audit.AuditReport
@@ -97,7 +101,8 @@ def _scorer_meta(s: Scorer) -> dict[str, Any]:
     return {"name": s.name, "kind": s.kind, "threshold": float(s.threshold),
             "decision": f"score {'>=' if s.inclusive else '>'} {s.threshold:g}", "inclusive": bool(s.inclusive),
             "probabilistic": bool(s.probabilistic), "score_label": s.score_label,
-            "rates": bool(getattr(s, "rates", False))}
+            "rates": bool(getattr(s, "rates", False)),
+            "calibration": getattr(s, "calibration_summary", None)}
 
 
 def fit_suite_baselines(train: ResolvedSet, batch_size: int = 32, progress: bool = True
@@ -276,6 +281,20 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
                                            options.progress)
         result.robustness_set = spec.set
         timings["robustness_s"] = time.perf_counter() - t0
+
+    if options.sensitivity:
+        from aesthetic.benchmarks.report.sensitivity import aesthetic_groups, run_sensitivity
+
+        t0 = time.perf_counter()
+        groups = aesthetic_groups({n: s.items for n, s in suite.sets.items()})
+        both = [n for n, s in suite.sets.items() if s.n_positive and s.n_negative]
+        preserve_set = spec.set if spec is not None else (both[0] if both else next(iter(suite.sets)))
+        items = suite.sets[preserve_set].items
+        if spec is not None and spec.max_images:
+            items = items[:spec.max_images]
+        result.sensitivity = run_sensitivity(scorers, groups, {preserve_set: items},
+                                             batch_size=options.batch_size, progress=options.progress)
+        timings["sensitivity_s"] = time.perf_counter() - t0
 
     if options.leakage:
         from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit

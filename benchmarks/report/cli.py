@@ -190,6 +190,9 @@ def register_benchmark(app: typer.Typer) -> None:
                                                      help="Fit the hand-crafted baselines."),
         robustness: Optional[bool] = BENCHMARK.option("robustness", "--robustness/--no-robustness",
                                                       help="Run the suite's robustness section."),
+        sensitivity: Optional[bool] = BENCHMARK.option("sensitivity", "--sensitivity/--no-sensitivity",
+                                                       help="Degrade the aesthetic photos, score flat frames and "
+                                                            "label-preserving changes (every scorer)."),
         leakage: Optional[bool] = BENCHMARK.option("leakage", "--leakage/--no-leakage",
                                                    help="Audit duplicates train <> sets."),
         batch_size: Optional[int] = BENCHMARK.option("batch_size", help="Images decoded and scored per batch."),
@@ -205,7 +208,8 @@ def register_benchmark(app: typer.Typer) -> None:
         from aesthetic.benchmarks.report.suite import load_suite
 
         models = list(models or [])
-        settings = BENCHMARK.merge(config, {"baselines": baselines, "robustness": robustness, "leakage": leakage,
+        settings = BENCHMARK.merge(config, {"baselines": baselines, "robustness": robustness,
+                                            "sensitivity": sensitivity, "leakage": leakage,
                                             "batch_size": batch_size, "max_distance": max_distance,
                                             "n_bins": n_bins})
         inputs = [*models, suite, nima, *[Path(t) for t in model_train]]

@@ -6,6 +6,8 @@
   ratio?" is one glance.
 * :func:`robustness_heatmap`: accuracy of every scorer under every transformation.
 * :func:`rating_scatter`: predicted vs human mean score of every rating scorer on one set.
+* :func:`sensitivity_curves`: one scorer's mean score on the aesthetic photos against the
+  strength of each degradation, with the fraction still called aesthetic.
 """
 
 from __future__ import annotations
@@ -186,4 +188,34 @@ def rating_scatter(path: Path, set_name: str, human: np.ndarray, predicted: Mapp
         ax.set_title(f"{name}\nSRCC {fmt(getattr(m, 'srcc', None))}, PLCC {fmt(getattr(m, 'plcc', None))}",
                      fontsize=9)
     fig.suptitle(f"{set_name}: predicted vs human mean (n={len(h)})", fontsize=10)
+    return _save(fig, path)
+
+
+def sensitivity_curves(path: Path, group: str, scorer: Mapping[str, Any], rows: Sequence[Any]) -> Path:
+    """Per degradation kind: mean score of the aesthetic photos against strength (strength 0 is the
+    untouched photo) and the threshold; the fraction still called aesthetic on a second axis."""
+    kinds = list(dict.fromkeys(r.kind for r in rows))
+    cols = min(4, len(kinds))
+    nrows = int(np.ceil(len(kinds) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), squeeze=False)
+    for ax, kind in zip(axes.flat, kinds):
+        rs = sorted((r for r in rows if r.kind == kind), key=lambda r: r.strength)
+        x = [0.0] + [r.strength for r in rs]
+        y = [rs[0].mean_before] + [r.mean_score for r in rs]
+        ax.plot(x, y, "o-", color="tab:orange", label="mean score")
+        ax.axhline(scorer["threshold"], color="grey", ls="--", lw=1, label="threshold")
+        ax.set_title(kind, fontsize=9)
+        ax.set_xlabel("strength", fontsize=8)
+        ax.set_ylabel(scorer["score_label"], fontsize=7)
+        if scorer.get("probabilistic"):
+            ax.set_ylim(-0.02, 1.02)
+        twin = ax.twinx()
+        twin.plot([r.strength for r in rs], [1 - r.called_not for r in rs], "s:", color="tab:blue",
+                  label="called aesthetic")
+        twin.set_ylim(-0.02, 1.02)
+        twin.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(kinds):]:
+        ax.axis("off")
+    fig.suptitle(f"{scorer['name']} on the aesthetic photos of {group}: orange mean score, "
+                 "blue dotted fraction called aesthetic", fontsize=9)
     return _save(fig, path)

@@ -297,6 +297,81 @@ def _robustness_section(result: BenchmarkResult, heatmap: str | None) -> list[st
     return lines
 
 
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{100 * v:.0f}%"
+
+
+def _sensitivity_section(result: BenchmarkResult, figures: list[str]) -> list[str]:
+    lines = ["## Sensitivity", ""]
+    rows_all = result.sensitivity
+    if not rows_all:
+        return lines + ["Not run (`--no-sensitivity`).", ""]
+    single = {s["name"] for s in result.scorers if len(_baseline_features(result, s["name"])) == 1}
+    shown = [s["name"] for s in result.scorers if s["name"] not in single]
+    lines += ["Does the score move the right way when a good photo is spoiled? Each aesthetic photo "
+              "of a set is degraded at 2-3 strengths: *fell* is the fraction whose score went down, "
+              "*not* the fraction now called not aesthetic (before any change, the fraction called not "
+              "aesthetic is 100% minus the set's recall). Near-empty frames (flat colours, gradients, "
+              "blurred blobs) are not photographs: every one should be called not aesthetic. "
+              "Label-preserving changes should leave the call as it was: *changed* is the fraction "
+              "whose call changed. Every scorer gets the same rows; single-feature baselines are in "
+              "report.json.", ""]
+    header = ["photos", "change"] + [f"{n}: fell / not" for n in shown]
+    for check, title in (("degradation", "Degradations of the aesthetic photos"),):
+        table = []
+        for group in dict.fromkeys(r.group for r in rows_all if r.check == check):
+            for label in dict.fromkeys(r.label for r in rows_all if r.check == check and r.group == group):
+                cells = []
+                for name in shown:
+                    r = next((r for r in rows_all if r.check == check and r.group == group and r.label == label
+                              and r.scorer == name), None)
+                    cells.append("" if r is None else f"{_pct(r.score_fell)} / {_pct(r.called_not)}")
+                n = next(r.n for r in rows_all if r.check == check and r.group == group and r.label == label)
+                table.append([f"{group} ({n})", label] + cells)
+        lines += [f"### {title}", "", _table(header, table), ""]
+    table = []
+    for label in dict.fromkeys(r.label for r in rows_all if r.check == "empty"):
+        cells = []
+        for name in shown:
+            r = next((r for r in rows_all if r.check == "empty" and r.label == label and r.scorer == name), None)
+            cells.append("" if r is None else f"{_pct(r.called_not)} (mean {r.mean_score:.3g})")
+        n = next(r.n for r in rows_all if r.check == "empty" and r.label == label)
+        table.append([f"{label} ({n})"] + cells)
+    lines += ["### Near-empty frames: called not aesthetic", "",
+              _table(["frames"] + [f"{n}: not (mean score)" for n in shown], table), ""]
+    table = []
+    for group in dict.fromkeys(r.group for r in rows_all if r.check == "preserving"):
+        for label in dict.fromkeys(r.label for r in rows_all if r.check == "preserving" and r.group == group):
+            cells = []
+            for name in shown:
+                r = next((r for r in rows_all if r.check == "preserving" and r.group == group
+                          and r.label == label and r.scorer == name), None)
+                cells.append("" if r is None else _pct(r.call_changed))
+            n = next(r.n for r in rows_all if r.check == "preserving" and r.group == group and r.label == label)
+            table.append([f"{group} ({n})", label] + cells)
+    lines += ["### Label-preserving changes: call changed", "",
+              _table(["photos", "change"] + [f"{n}: changed" for n in shown], table), ""]
+    lines += [f"![score against strength]({f})" for f in figures] + [""]
+    return lines
+
+
+def _calibration_lines(result: BenchmarkResult) -> list[str]:
+    rows = []
+    for s in result.scorers:
+        cal = s.get("calibration")
+        if cal is None:
+            continue
+        rows.append([s["name"], cal.get("method", "none"), _num(cal.get("ece_raw")), _num(cal.get("ece_calibrated")),
+                     str(cal.get("threshold_from", ""))])
+    if not rows:
+        return []
+    return ["## Calibration", "",
+            "ECE of each model's probability on its own out-of-fold training scores (class-balanced), "
+            "before and after the calibration stored in its bundle; the per-set reliability diagrams "
+            "above show the calibrated P on the benchmark sets.", "",
+            _table(["model", "calibration", "ECE raw", "ECE calibrated", "threshold from"], rows), ""]
+
+
 def _baselines_section(result: BenchmarkResult) -> list[str]:
     from aesthetic.benchmarks.report.baselines import FEATURE_SIDE, baseline_name
 
@@ -315,7 +390,8 @@ def _baselines_section(result: BenchmarkResult) -> list[str]:
 
 def render_markdown(result: BenchmarkResult, command: str, created: str,
                     plots: dict[str, dict[str, str]], overlays: dict[str, str],
-                    heatmap: str | None, scatters: dict[str, str] | None = None) -> str:
+                    heatmap: str | None, scatters: dict[str, str] | None = None,
+                    sensitivity_figures: list[str] | None = None) -> str:
     spec = result.suite.spec
     env = result.environment
     mach = env.get("machine", {})
@@ -342,6 +418,8 @@ def render_markdown(result: BenchmarkResult, command: str, created: str,
     lines += _leakage_section(result)
     lines += _details_section(result, plots, overlays)
     lines += _robustness_section(result, heatmap)
+    lines += _sensitivity_section(result, sensitivity_figures or [])
+    lines += _calibration_lines(result)
     lines += _baselines_section(result)
     t = result.timings
     lines += ["## Run", "",
@@ -370,6 +448,7 @@ def report_dict(result: BenchmarkResult, command: str, created: str) -> dict[str
                          for set_name, by in result.correlations.items()},
         "robustness": {"set": result.robustness_set,
                        "rows": [r.to_dict() for r in result.robustness]},
+        "sensitivity": {"rows": [r.to_dict() for r in result.sensitivity]},
         "baselines": {"train": result.baseline_train,
                       "models": [m.to_dict() for m in result.baselines]},
         "audit": result.audit.to_dict() if result.audit is not None else None,
@@ -421,6 +500,24 @@ def _write_plots(result: BenchmarkResult, root: Path) -> tuple[dict[str, dict[st
     return panels, overlays, heatmap
 
 
+def _write_sensitivity_plots(result: BenchmarkResult, root: Path) -> list[str]:
+    from aesthetic.benchmarks.report import plots as P
+
+    figures = []
+    deg = [r for r in result.sensitivity if r.check == "degradation"]
+    for group in dict.fromkeys(r.group for r in deg):
+        for meta in result.scorers:
+            if meta["kind"] == "baseline":
+                continue
+            rows = [r for r in deg if r.group == group and r.scorer == meta["name"]]
+            if not rows:
+                continue
+            rel = f"plots/sensitivity_{slug(group)}_{slug(meta['name'])}.png"
+            P.sensitivity_curves(root / rel, group, meta, rows)
+            figures.append(rel)
+    return figures
+
+
 def check_report_out(out: str | Path, inputs=()) -> Path:
     """Refuse, before any work, an ``out`` that holds no previous report or holds one of ``inputs``."""
     from aesthetic.outputs import OutputError, check_output_dir
@@ -445,8 +542,9 @@ def write_report(result: BenchmarkResult, out_dir: str | Path, command: str, inp
             (tmp / "baselines.json").write_text(baselines_json(result.baselines))
         panels, overlays, heatmap = _write_plots(result, tmp)
         scatters = _write_scatters(result, tmp)
+        figures = _write_sensitivity_plots(result, tmp)
         (tmp / "report.json").write_text(json.dumps(report_dict(result, command, created), indent=2))
-        markdown = render_markdown(result, command, created, panels, overlays, heatmap, scatters)
+        markdown = render_markdown(result, command, created, panels, overlays, heatmap, scatters, figures)
         (tmp / "report.md").write_text(markdown)
         (tmp / "report.html").write_text(render_report_html(result, markdown, tmp), encoding="utf-8")
     return out

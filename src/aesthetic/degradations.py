@@ -113,6 +113,127 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REFLECT_101)
 
 
+def down_up(image: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink by ``factor`` (area averaging) and enlarge back to the original size (bilinear):
+    the look of a thumbnail blown up, or of a heavily resampled upload."""
+    _check_image(image)
+    if factor < 1:
+        raise ValueError(f"down-up factor must be >= 1, got {factor}")
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, int(round(w / factor))), max(1, int(round(h / factor)))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def horizontal_flip(image: np.ndarray) -> np.ndarray:
+    """The mirror image (left and right swapped): a label-preserving change."""
+    _check_image(image)
+    return np.ascontiguousarray(image[:, ::-1])
+
+
+def center_crop_fraction(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The centred window keeping ``fraction`` of each side (0.9 trims 5% off every edge)."""
+    _check_image(image)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"crop fraction must be in (0, 1], got {fraction}")
+    h, w = image.shape[:2]
+    ch, cw = max(1, int(round(h * fraction))), max(1, int(round(w * fraction)))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
+
+
+def rescale(image: np.ndarray, factor: float) -> np.ndarray:
+    """Resize by ``factor`` (area when shrinking, bilinear when enlarging); the result keeps its new size."""
+    _check_image(image)
+    if factor <= 0:
+        raise ValueError(f"rescale factor must be > 0, got {factor}")
+    h, w = image.shape[:2]
+    size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
+def bad_crop(image: np.ndarray, keep: float, corner: int = 0) -> np.ndarray:
+    """A badly framed photo: a window of ``keep`` of each side pushed into one corner
+    (``corner`` 0..3: top-left, top-right, bottom-left, bottom-right), so the subject is cut
+    and the frame is off balance; enlarged back to the original size."""
+    _check_image(image)
+    if not 0 < keep < 1:
+        raise ValueError(f"bad-crop keep fraction must be in (0, 1), got {keep}")
+    h, w = image.shape[:2]
+    ch, cw = max(1, int(round(h * keep))), max(1, int(round(w * keep)))
+    top = 0 if corner in (0, 1) else h - ch
+    left = 0 if corner in (0, 2) else w - cw
+    window = np.ascontiguousarray(image[top:top + ch, left:left + cw])
+    return cv2.resize(window, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def tilt(image: np.ndarray, degrees: float) -> np.ndarray:
+    """A crooked horizon: rotate by ``degrees`` and crop to the largest centred window with the
+    original aspect ratio that holds no filled-in corner, enlarged back to the original size."""
+    _check_image(image)
+    h, w = image.shape[:2]
+    a = np.deg2rad(abs(float(degrees)) % 180.0)
+    a = min(a, np.pi - a)
+    cos, sin = np.cos(a), np.sin(a)
+    # largest axis-aligned window of aspect w:h inside the rotated w x h rectangle
+    scale = min(w / (w * cos + h * sin), h / (w * sin + h * cos))
+    rotated = rotate(image, degrees)
+    return center_crop_fraction_resized(rotated, float(scale))
+
+
+def center_crop_fraction_resized(image: np.ndarray, fraction: float) -> np.ndarray:
+    """:func:`center_crop_fraction`, enlarged back to the input size."""
+    h, w = image.shape[:2]
+    return cv2.resize(center_crop_fraction(image, fraction), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# --------------------------------------------------------------------------- synthetic near-empty frames
+
+def flat_frame(height: int, width: int, rgb: tuple[int, int, int]) -> np.ndarray:
+    """A uniform frame of one colour."""
+    return np.broadcast_to(np.asarray(rgb, np.uint8), (height, width, 3)).copy()
+
+
+def gradient_frame(height: int, width: int, start: tuple[int, int, int], end: tuple[int, int, int],
+                   angle: float = 0.0) -> np.ndarray:
+    """A smooth linear gradient from ``start`` to ``end`` along direction ``angle`` (degrees,
+    0 = left to right), dithered by rounding only."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    d = np.cos(np.deg2rad(angle)) * xx + np.sin(np.deg2rad(angle)) * yy
+    t = (d - d.min()) / max(d.max() - d.min(), 1e-9)
+    a, b = np.asarray(start, np.float64), np.asarray(end, np.float64)
+    return np.clip(np.rint(a + t[..., None] * (b - a)), 0, 255).astype(np.uint8)
+
+
+def synthetic_frames(count: int, seed: int = 0, size: tuple[int, int] = (375, 500)) -> list[np.ndarray]:
+    """``count`` near-empty frames, the same for the same ``seed``: flat colours, smooth two-colour
+    gradients and heavily blurred random blobs (sigma 12% of the short side), in that rotation,
+    each in a random landscape, portrait or square shape around ``size`` (height, width)."""
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(count):
+        h, w = size
+        shape = rng.integers(0, 3)
+        if shape == 1:
+            h, w = w, h
+        elif shape == 2:
+            h = w = min(h, w)
+        kind = k % 3
+        c1 = tuple(int(v) for v in rng.integers(0, 256, 3))
+        if kind == 0:
+            frames.append(flat_frame(h, w, c1))
+        elif kind == 1:
+            c2 = tuple(int(v) for v in rng.integers(0, 256, 3))
+            frames.append(gradient_frame(h, w, c1, c2, float(rng.uniform(0, 360))))
+        else:
+            blobs = rng.integers(0, 256, (8, 8, 3)).astype(np.uint8)
+            big = cv2.resize(blobs, (w, h), interpolation=cv2.INTER_LINEAR)
+            frames.append(gaussian_blur(big, 0.12 * min(h, w)))
+    return frames
+
+
 # --------------------------------------------------------------------------- specs
 
 class _Spec(BaseModel):

@@ -179,8 +179,10 @@ def _two_branch_stage(run: _Runner, paths: DemoPaths, train_csv: Path, quick: bo
         models.append(paths.add("model_two_branch", "model_two_branch"))
         run("select: PCA per branch for the two-branch model (half of each width, as the original 8464 and 1280)",
             "select", "pca", two, "--out", out / "selection_two_branch_pca", "--components", "0.5")
+        # a quick run skips this model's sensitivity rows: they would mean a second, two-network extraction
         run("train the two-branch FC on the PCA features", "train", two, "--selection",
-            out / "selection_two_branch_pca", "--out", models[-1], "--epochs", "60" if quick else "200")
+            out / "selection_two_branch_pca", "--out", models[-1], "--epochs", "60" if quick else "200",
+            *(["--no-sensitivity"] if quick else []))
     else:
         run.console.print("\n(two-branch ImageNet model skipped: the ImageNet weights cannot be downloaded here; "
                       "pass them with --weights multigap=PATH --weights efficientnet=PATH to `aesthetic extract`)")
@@ -259,8 +261,11 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     paths.add("ga_plot", "selection_ga/fitness.png")
 
     model = paths.add("model", "model")
-    run("train the FC classifier on the GA's features", "train", features, "--selection", ga, "--out", model,
-        "--epochs", "60" if quick else "200")
+    # sensitivity training (the default): degraded copies of the aesthetic photos, square/portrait crops and
+    # flat frames teach the FC what a spoiled photo looks like; fewer copies in a quick run
+    sensitivity = ["--sensitivity-copies", "4", "--synthetic-frames", "30"] if quick else []
+    run("train the FC classifier on the GA's features, with sensitivity training", "train", features,
+        "--selection", ga, "--out", model, "--epochs", "60" if quick else "200", *sensitivity)
     run("distil: smaller FC student on the selected features", "distill", model, "--out", out / "student_fc",
         "--epochs", "60" if quick else "200")
     paths.add("student_fc", "student_fc")

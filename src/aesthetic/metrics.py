@@ -228,6 +228,25 @@ def validation_summary(labels: np.ndarray, probabilities: np.ndarray, threshold:
             "f1": float(m.f1), "auc": float("nan") if m.roc_auc is None else float(m.roc_auc)}
 
 
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, n_bins: int = 10,
+                               weights: np.ndarray | None = None) -> float:
+    """ECE: over ``n_bins`` equal-width bins of P, the (weighted) share of rows in each bin times
+    |fraction aesthetic - mean P| in it (the binning of the benchmark report's reliability diagram)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(y) == 0 or w.sum() <= 0:
+        return float("nan")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        m = bins == b
+        wb = w[m].sum()
+        if wb > 0:
+            total += wb * abs(np.average(y[m], weights=w[m]) - np.average(p[m], weights=w[m]))
+    return float(total / w.sum())
+
+
 # --------------------------------------------------------------------------- correlation with human scores
 
 @dataclass

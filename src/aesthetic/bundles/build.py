@@ -29,6 +29,8 @@ from aesthetic.fileio import PathLike, json_text
 from aesthetic.data import LabelTable
 from aesthetic.feature_extraction.nima import default_weights_path
 from aesthetic.classifier.scores import ScoreRule, score_targets, train_score_head
+from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
+                                              readable_sources, row_kinds)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,30 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
     return {"features": str(Path(store.source).resolve()), "rows_used": int(len(rows)),
             "train_rows": int(len(result.train_rows)), "validation_rows": int(len(result.validation_rows)),
             "augmented_rows": int(sum(AUG_SEPARATOR in store.ids[r] for r in rows))}
+
+
+def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, config: SensitivityConfig,
+                     cache: PathLike | None, extractor_config: Mapping[str, Any] | None
+                     ) -> tuple[Path | None, dict[str, Any]]:
+    """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
+    record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
+    from aesthetic.feature_extraction import FeatureExtractor
+
+    originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
+    ids = [store.ids[r] for r in originals]
+    keep, missing = readable_sources(ids, [store.paths[r] for r in originals])
+    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "aesthetic_photos": len(ids),
+                              "readable": len(keep)}
+    if missing:
+        log.warning("sensitivity: %d of %d aesthetic photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
+    if not keep:
+        record["status"] = "off: the store's aesthetic photos are not readable"
+        return None, record
+    extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config))
+    path = Path(cache) if cache is not None else default_cache_path(store.source)
+    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor, config)
+    record.update(status="on", cache=str(path.resolve()))
+    return path, record
 
 
 Target = Literal["binary", "distribution", "mean"]
@@ -75,7 +101,9 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
                      labels: LabelTable | None = None, label_rule: Mapping[str, Any] | None = None,
                      fc_config: FCConfig = FCConfig(), branches: Sequence[str] | None = None,
                      extractor_config: Mapping[str, Any] | None = None, target: Target = "binary",
-                     score_rule: ScoreRule | None = None) -> tuple[AestheticModel, FCResult]:
+                     score_rule: ScoreRule | None = None,
+                     sensitivity: SensitivityConfig | None = SensitivityConfig(),
+                     sensitivity_cache: PathLike | None = None) -> tuple[AestheticModel, FCResult]:
     """Train the FC on the labelled, extracted rows of ``features`` and write a full bundle to ``out``.
 
     ``selection``: a saved selector (PCA or GA); without it all features of ``branches``
@@ -83,6 +111,11 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
     ``target``: ``"binary"`` (P(aesthetic) from 0/1 labels), or a score head trained on the
     ``labels`` file's ``"distribution"`` (EMD) or ``"mean"`` scores (Huber); a score bundle
     stores ``score_rule`` (:class:`aesthetic.classifier.scores.ScoreRule`, default mean >= 5) to derive P.
+    ``sensitivity`` (on by default; None turns it off; binary target only): degraded copies, geometry
+    crops and synthetic frames of :mod:`aesthetic.classifier.sensitivity` join the training rows when
+    the aesthetic photos' files are readable; their features are cached in ``sensitivity_cache``
+    (default ``<features>.sensitivity.h5``). The threshold and calibration are chosen on the store's
+    own photos only. ``model.config["sensitivity"]["status"]`` says whether it ran.
     """
     if target not in ("binary", "distribution", "mean"):
         raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
@@ -101,9 +134,23 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         x = selector.transform_store(store, rows)
         groups = source_ids(store.ids[rows])
         rule = score_rule or ScoreRule()
+        record: dict[str, Any] = {"status": "off: not asked for"}
         if target == "binary":
-            result = train_fc(x, y_all[rows], groups, fc_config)
+            y, n_real = y_all[rows], len(rows)
+            if sensitivity is not None:
+                cache, record = sensitivity_rows(store, y_all, rows, sensitivity, sensitivity_cache,
+                                                 extractor_config)
+                if cache is not None:
+                    with FeatureStore.open(cache) as extra_store:
+                        x = np.concatenate([x, selector.transform_store(extra_store, np.arange(len(extra_store)))])
+                        y = np.concatenate([y, extra_store.labels.astype(np.float32)])
+                        groups = np.concatenate([groups, source_ids(extra_store.ids)])
+                        kinds = row_kinds(extra_store.ids)
+                        record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
+            result = train_fc(x, y, groups, fc_config, threshold_rows=np.arange(len(y)) < n_real)
         else:
+            if sensitivity is not None:
+                record = {"status": f"off: sensitivity training is for the binary target, not {target}"}
             result = train_score_head(x, y_all[rows], groups, fc_config, target, rule)
         extra = {
             **({} if target == "binary" else _score_head_config(target, rule)),
@@ -111,6 +158,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
             "label_rule": dict(label_rule or {"source": "store labels"}),
             "training": _provenance(store, rows, result),
             "selection_source": None if selection is None else str(Path(selection).resolve()),
+            "sensitivity": record, "calibration": getattr(result, "calibration", None),
         }
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
@@ -173,7 +221,7 @@ def distill_from_bundle(teacher_dir: PathLike, out: PathLike, *, features: PathL
         else:
             z_t = teacher_logits(members, store, rows)
             y = store_labels(store, labels)[rows]
-            result = distill_fc(x, y, z_t, groups, config, teacher.threshold)
+            result = distill_fc(x, y, z_t, groups, config, teacher.network_threshold)
         base = dict(store.metadata.get("extractor") or teacher.config["extractor"])
         extra = {
             **score_extra,
@@ -239,7 +287,7 @@ def distill_end_to_end(teacher_dir: PathLike, out: PathLike | None = None, *, fe
             z_t = teacher.logits_store(store, rows)
             y = store_labels(store, labels)[rows]
             model, threshold, metrics = train_student(images, z_t, y, groups, config, backbone_weights,
-                                                      teacher.threshold)
+                                                      teacher.network_threshold)
         source = str(Path(store.source).resolve())
     extra = {"teacher": str(Path(teacher_dir).resolve()), "features": source,
              "backbone_weights": None if backbone_weights is None else str(backbone_weights),

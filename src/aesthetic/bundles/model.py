@@ -489,11 +489,37 @@ class AestheticModel(_LoadedModel):
         return self._extractor
 
     # -- from features
-    def raw_features(self, fused: np.ndarray) -> np.ndarray:
-        """The network's own outputs: ``(n,)`` P (binary), ``(n, 10)`` rating shares or ``(n,)`` means."""
-        from aesthetic.classifier.fc import predict_batched
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The bundle's probability calibration (``config["calibration"]``, JSON: Platt ``slope`` and
+        ``intercept`` fitted on out-of-fold logits), or None."""
+        return self.config.get("calibration") or None
 
-        return predict_batched(self.keras_model, self.selector.transform(fused))
+    @property
+    def network_threshold(self) -> float:
+        """The threshold on the network's own ``sigmoid(logit)`` (equal to ``threshold`` when the
+        bundle has no calibration): what distillation compares teacher logits against."""
+        from aesthetic.classifier.fc import network_threshold
+
+        if self.has_scores:
+            return float(self.threshold)
+        return network_threshold(self.threshold, self.calibration)
+
+    def _network(self, x: np.ndarray) -> np.ndarray:
+        """The FC on selected features: its outputs, except that a binary bundle with a calibration
+        gives the calibrated P (Platt applied to the network's logits)."""
+        from aesthetic.classifier.fc import apply_calibration, logit_model, predict_batched
+
+        if self.has_scores or self.calibration is None:
+            return predict_batched(self.keras_model, x)
+        if getattr(self, "_logit_net", None) is None:
+            self._logit_net = logit_model(self.keras_model)
+        return apply_calibration(predict_batched(self._logit_net, x), self.calibration)
+
+    def raw_features(self, fused: np.ndarray) -> np.ndarray:
+        """The network's outputs: ``(n,)`` P (binary; calibrated when the bundle carries a
+        calibration), ``(n, 10)`` rating shares or ``(n,)`` means."""
+        return self._network(self.selector.transform(fused))
 
     def predict_features(self, fused: np.ndarray) -> np.ndarray:
         """``(n, n_features_in)`` fused features (branches in ``self.branches`` order) -> ``(n,)`` P."""
@@ -502,9 +528,7 @@ class AestheticModel(_LoadedModel):
 
     def raw_store(self, store, rows=None) -> np.ndarray:
         """:meth:`raw_features` of store rows, reading only the branches the selector needs."""
-        from aesthetic.classifier.fc import predict_batched
-
-        return predict_batched(self.keras_model, self.selector.transform_store(store, rows))
+        return self._network(self.selector.transform_store(store, rows))
 
     def logits_store(self, store, rows=None) -> np.ndarray:
         """Pre-sigmoid logits ``(len(rows),)`` of store rows (the teacher signal for distillation); for a

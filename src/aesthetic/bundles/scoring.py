@@ -70,6 +70,12 @@ class ModelScorer:
         self.probabilistic = not self.rates
         self.score_label = "mean score (1-10)" if self.rates else "P(aesthetic)"
         self.threshold = float(model.score_rule.threshold) if self.rates else float(model.threshold)
+        metrics = getattr(model, "metrics", {}) or {}
+        calibration = (getattr(model, "config", {}) or {}).get("calibration")
+        #: ECE before/after the bundle's calibration, on its out-of-fold training scores (None if unknown)
+        self.calibration_summary = None if "ece_raw" not in metrics else {
+            "method": (calibration or {}).get("method", "none"), "ece_raw": metrics.get("ece_raw"),
+            "ece_calibrated": metrics.get("ece_calibrated"), "threshold_from": metrics.get("threshold_from")}
 
     def score_images(self, images: list[np.ndarray]) -> np.ndarray:
         if self.rates:

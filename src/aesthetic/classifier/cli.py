@@ -13,6 +13,7 @@ from aesthetic.cli_utils import (EXIT_FAILED, ConfigSpec, UserError, config_opti
                                  parse_widths, warn)
 from aesthetic.data import LabelRule
 from aesthetic.classifier.scores import ScoreRule
+from aesthetic.classifier.sensitivity import SensitivityConfig
 from aesthetic.classifier.student import StudentConfig
 
 #: `train`'s settings are FCConfig's fields (options and --config keys); the label options are LabelRule's.
@@ -20,17 +21,18 @@ FC = ConfigSpec(FCConfig)
 LABELS = ConfigSpec(LabelRule)
 STUDENT = ConfigSpec(StudentConfig)
 SCORE_RULE = ConfigSpec(ScoreRule)
+SENSITIVITY = ConfigSpec(SensitivityConfig)
 
 
 def _metrics_table(title: str, metrics: dict, threshold: float):
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("validation metric")
+    table.add_column("held-out metric" if "threshold_from" in metrics else "validation metric")
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{threshold:.4f}")
-    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "srcc", "plcc", "mae", "emd",
-                "agreement", "teacher_correlation", "teacher_srcc", "epochs_run"):
+    for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "ece_raw", "ece_calibrated",
+                "threshold_from", "srcc", "plcc", "mae", "emd", "agreement", "teacher_correlation", "teacher_srcc", "epochs_run"):
         if key in metrics:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -77,22 +79,51 @@ def register_train(app: typer.Typer) -> None:
                                                          help="Share of images held out for early stopping "
                                                               "and the threshold."),
         threshold_metric: Optional[str] = FC.option("threshold_metric", help="balanced_accuracy | f1"),
+        threshold_folds: Optional[int] = FC.option("threshold_folds",
+                                                   help="Group k-fold whose out-of-fold scores choose the threshold "
+                                                        "and fit the calibration (k more FCs; 0: validation rows)."),
+        calibration: Optional[str] = FC.option("calibration", help="platt | none (probability calibration)."),
         class_weight: Optional[str] = FC.option("class_weight", help="balanced | none (do not re-weight classes)."),
-        seed: Optional[int] = FC.option("seed", help="Seed of the split, the initial weights and dropout."),
+        seed: Optional[int] = FC.option("seed", help="Seed of the split, the initial weights and dropout "
+                                                     "(and of the sensitivity copies)."),
+        sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
+                                         help="Add degraded copies (not aesthetic), square/portrait crops "
+                                              "(aesthetic) and flat frames (not) when the photos are readable "
+                                              "(binary target)."),
+        sensitivity_copies: Optional[int] = SENSITIVITY.option("copies", "--sensitivity-copies",
+                                                               help="Degraded copies per aesthetic photo."),
+        synthetic_frames: Optional[int] = SENSITIVITY.option("synthetic_frames", "--synthetic-frames",
+                                                             help="Flat/gradient/blurred frames added as "
+                                                                  "not aesthetic."),
+        sensitivity_cache: Optional[Path] = typer.Option(
+            None, help="Feature store caching the sensitivity rows (default: FEATURES.sensitivity.h5)."),
     ) -> None:
         """Train the FC on FEATURES (optionally through a saved selection) and write a model bundle.
-        Settings: FCConfig (docs/configuration.md), from --config and the options."""
+        Settings: FCConfig (docs/configuration.md), from --config and the options.
+
+        By default the aesthetic photos also teach what a spoiled photo looks like (sensitivity
+        training: blurred, down-scaled, JPEG-damaged, badly exposed, noisy, tilted and badly
+        cropped copies labelled not aesthetic, plus flat frames); the threshold and a Platt
+        calibration come from out-of-fold scores."""
         from aesthetic.data import load_labels
         from aesthetic.bundles.build import train_from_store
         from aesthetic.bundles.model import check_bundle_out
 
         check_bundle_out(out, [features, selection, labels])  # before any work
+        if sensitivity_cache is not None and any(
+                item is not None and Path(item).resolve() == sensitivity_cache.resolve()
+                for item in (features, selection, labels)):
+            raise UserError(f"--sensitivity-cache {sensitivity_cache}: it is an input of this command, which "
+                            f"the cache would replace; give another file")
 
         fc_config = FC.build(config, {
             "hidden": parse_widths(hidden, "--hidden") if hidden is not None else None, "dropout": dropout,
             "l2": l2, "epochs": epochs, "patience": patience, "batch_size": batch_size,
             "learning_rate": learning_rate, "validation_fraction": validation_fraction,
-            "threshold_metric": threshold_metric, "class_weight": class_weight, "seed": seed})
+            "threshold_metric": threshold_metric, "threshold_folds": threshold_folds, "calibration": calibration,
+            "class_weight": class_weight, "seed": seed})
+        sens = SENSITIVITY.build(None, {"copies": sensitivity_copies, "synthetic_frames": synthetic_frames,
+                                        "seed": fc_config.seed}) if sensitivity else None
         rule = LABELS.build(None, {"source": label_source, "threshold": score_threshold, "margin": margin})
         table = load_labels(labels, rule) if labels is not None else None
         rule_record = None if labels is None else {**rule.model_dump(), "file": str(labels.resolve()),
@@ -103,7 +134,14 @@ def register_train(app: typer.Typer) -> None:
         model, result = train_from_store(
             features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=fc_config,
             branches=[b.strip() for b in branches.split(",")] if branches else None, target=target,
-            score_rule=score_rule)
+            score_rule=score_rule, sensitivity=sens, sensitivity_cache=sensitivity_cache)
+        record = model.config.get("sensitivity", {})
+        if record.get("status") == "on":
+            added = ", ".join(f"{n} {k}" for k, n in record.get("rows", {}).items())
+            console.print(f"sensitivity training on: {record['readable']} aesthetic photos gave {added} "
+                          f"(cached in {esc(record.get('cache'))})")
+        else:
+            console.print(f"sensitivity training {esc(record.get('status', 'off'))}")
         head = "" if target == "binary" else f", {target} head"
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
                                      f"({', '.join(model.branches)}{head})", result.metrics, result.threshold))

@@ -13,9 +13,17 @@ The two score heads (ratings 1..10, trained by :mod:`aesthetic.classifier.scores
 Training (:func:`train_fc`): rows are split into train/validation stratified by label and
 grouped by source image (augmented rows ``x.jpg#aug1`` stay with ``x.jpg``); classes are
 weighted ``n / (2 * n_class)`` so ~70k "not" vs ~11k "aesthetic" does not collapse to "not";
-early stopping on the class-weighted validation loss restores the best epoch; the decision
-threshold is the one that maximises **balanced accuracy** on the validation rows (or F1 when
-asked), stored with the model.
+early stopping on the class-weighted validation loss restores the best epoch.
+
+Threshold and probabilities (:func:`out_of_fold_logits`, :func:`fit_platt`): with
+``threshold_folds`` k >= 2 (5 by default), k more FCs are trained with the same settings, one per
+fold of a group k-fold (``StratifiedGroupKFold``: a source and its copies share a fold), and each
+scores its held-out fold. On these out-of-fold logits of every row (not ~10 validation photos)
+a Platt scaling ``P = sigmoid(a * logit + b)`` is fitted (``calibration="platt"``; class-balanced
+like the training, so P is calibrated for a collection with as many aesthetic photos as not), and
+the decision threshold is the calibrated P that maximises **balanced accuracy** (or F1). Platt
+is strictly increasing, so it never reorders two photos. With ``threshold_folds`` 0 the
+threshold is chosen on the validation rows and no calibration is fitted, as before.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aesthetic.metrics import validation_summary
+from aesthetic.metrics import expected_calibration_error, validation_summary
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,10 @@ class FCConfig(BaseModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     class_weight: Literal["balanced", "none"] = "balanced"
     threshold_metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
+    threshold_folds: int = Field(5, ge=0, le=20, description=(
+        "k of the group k-fold whose out-of-fold scores choose the threshold and fit the calibration "
+        "(k more FCs are trained); 0 or 1: threshold on the validation rows, no calibration"))
+    calibration: Literal["platt", "none"] = "platt"
     seed: int = 0
 
 
@@ -64,6 +76,10 @@ class FCResult:
     train_rows: np.ndarray
     validation_rows: np.ndarray
     config: FCConfig = field(default_factory=FCConfig)
+    #: ``{"method": "platt", "slope": a, "intercept": b, "network_threshold": t}`` or None.
+    calibration: dict[str, Any] | None = None
+    #: Out-of-fold logits of every row (NaN where a row was in no fold), when folds were used.
+    oof_logits: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- model
@@ -212,6 +228,48 @@ def choose_threshold(labels: np.ndarray, probabilities: np.ndarray,
     return float(cuts[best[np.argmin(np.abs(cuts[best] - 0.5))]])
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Platt scaling ``P = sigmoid(a * logit + b)`` fitted by (weighted) logistic regression on
+    held-out ``logits``; returns ``(a, b)``. Refuses a non-increasing fit (``a <= 0``): the logits
+    would then carry no usable ranking, and calibration must never reorder photos."""
+    from sklearn.linear_model import LogisticRegression
+
+    z = np.asarray(logits, dtype=np.float64).reshape(-1, 1)
+    y = np.asarray(labels).astype(int)
+    if len(np.unique(y)) < 2:
+        raise ValueError("calibration needs held-out rows of both classes")
+    fit = LogisticRegression(C=1e4, max_iter=1000).fit(z, y, sample_weight=weights)
+    a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    if not a > 0:
+        raise ValueError(f"Platt scaling found no increasing relation between logits and labels (slope {a:.3g})")
+    return a, b
+
+
+def apply_calibration(logits: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray:
+    """Calibrated P ``(n,)`` float32 from network logits: ``sigmoid(a z + b)``, or plain ``sigmoid(z)``
+    when ``calibration`` is None."""
+    z = np.asarray(logits, dtype=np.float64)
+    if calibration:
+        if calibration.get("method") != "platt":
+            raise ValueError(f"unknown calibration method {calibration.get('method')!r}")
+        z = float(calibration["slope"]) * z + float(calibration["intercept"])
+    return sigmoid(z).astype(np.float32)
+
+
+def network_threshold(threshold: float, calibration: dict[str, Any] | None) -> float:
+    """The raw network P (``sigmoid(logit)``) at which the calibrated P equals ``threshold``."""
+    if not calibration:
+        return float(threshold)
+    t = min(max(float(threshold), 1e-12), 1 - 1e-12)
+    z = (np.log(t / (1 - t)) - float(calibration["intercept"])) / float(calibration["slope"])
+    return float(sigmoid(z))
+
+
 # --------------------------------------------------------------------------- training
 
 def epoch_progress(total: int, description: str):
@@ -263,14 +321,61 @@ def row_weights(labels: np.ndarray, mode: Literal["balanced", "none"]) -> np.nda
     return np.array([weights[v] for v in y], dtype=np.float32)
 
 
-def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None = None,
-             config: FCConfig = FCConfig()) -> FCResult:
-    """Train the FC on ``features (n, d)`` and binary ``labels (n,)``; see the module docstring.
-
-    ``groups`` (``(n,)`` source-image ids) keeps augmented rows on their source's side of the split.
-    """
+def _fit_one(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, config: FCConfig, seed: int,
+             description: str) -> tuple[Any, dict[str, list[float]], np.ndarray, np.ndarray]:
+    """One FC on ``x``/``y`` with its own grouped train/validation split for early stopping."""
     import keras
 
+    keras.utils.set_random_seed(seed)
+    tr, va = stratified_group_split(y, groups, config.validation_fraction, seed)
+    mean, var = standardization_stats(x[tr])
+    model = build_fc(x.shape[1], config.hidden, config.dropout, config.l2, mean, var, seed)
+    history = fit_keras(
+        model, x[tr], y[tr], x_val=x[va], y_val=y[va],
+        sample_weight=row_weights(y[tr], config.class_weight),
+        val_weight=row_weights(y[va], config.class_weight) if len(np.unique(y[va])) == 2 else None,
+        loss=keras.losses.BinaryCrossentropy(), learning_rate=config.learning_rate,
+        batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
+        description=description)
+    return model, history, tr, va
+
+
+def usable_folds(labels: np.ndarray, groups: np.ndarray | None, folds: int) -> int:
+    """``folds``, capped by the number of source groups of the rarer class (0 when under 2)."""
+    y = np.asarray(labels).astype(int)
+    g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups, dtype=object)
+    fewest = min(len(np.unique(g[y == c])) for c in (0, 1))
+    k = min(int(folds), fewest)
+    return k if k >= 2 else 0
+
+
+def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None,
+                       config: FCConfig, folds: int) -> np.ndarray:
+    """Logit of every row from an FC that never saw its group: ``folds`` FCs, one per fold of a
+    ``StratifiedGroupKFold`` over ``groups``, each trained on the other folds with ``config``."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    x = np.asarray(features, dtype=np.float32)
+    y = np.asarray(labels, dtype=np.float32)
+    g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups, dtype=object)
+    oof = np.full(len(y), np.nan, np.float32)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    for k, (fit_rows, held) in enumerate(splitter.split(x, y.astype(int), g)):
+        model, _, _, _ = _fit_one(x[fit_rows], y[fit_rows], g[fit_rows], config, config.seed + 1 + k,
+                                  f"threshold fold {k + 1}/{folds}")
+        oof[held] = predict_batched(logit_model(model), x[held])
+    return oof
+
+
+def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None = None,
+             config: FCConfig = FCConfig(), threshold_rows: np.ndarray | None = None) -> FCResult:
+    """Train the FC on ``features (n, d)`` and binary ``labels (n,)``; see the module docstring.
+
+    ``groups`` (``(n,)`` source-image ids) keeps augmented rows on their source's side of every
+    split. ``threshold_rows`` (``(n,)`` bool, default all): the rows whose out-of-fold scores
+    choose the threshold and fit the calibration (the training's real photos, when synthetic
+    sensitivity rows are mixed in), and on which the returned metrics are computed.
+    """
     x = np.asarray(features, dtype=np.float32)
     y = np.asarray(labels, dtype=np.float32)
     if x.ndim != 2 or len(x) != len(y):
@@ -280,21 +385,43 @@ def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | N
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or inf")
     balanced_class_weight(y)  # both classes present, with a clear message otherwise
-    keras.utils.set_random_seed(config.seed)
-    tr, va = stratified_group_split(y, groups, config.validation_fraction, config.seed)
-    mean, var = standardization_stats(x[tr])
-    model = build_fc(x.shape[1], config.hidden, config.dropout, config.l2, mean, var, config.seed)
-    history = fit_keras(
-        model, x[tr], y[tr], x_val=x[va], y_val=y[va],
-        sample_weight=row_weights(y[tr], config.class_weight),
-        val_weight=row_weights(y[va], config.class_weight) if len(np.unique(y[va])) == 2 else None,
-        loss=keras.losses.BinaryCrossentropy(), learning_rate=config.learning_rate,
-        batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
-        description="training FC")
-    p_val = predict_batched(model, x[va])
-    threshold = choose_threshold(y[va], p_val, config.threshold_metric)
-    metrics = validation_summary(y[va], p_val, threshold)
+    g = None if groups is None else np.asarray(groups, dtype=object)
+    chosen = np.ones(len(y), bool) if threshold_rows is None else np.asarray(threshold_rows, bool)
+    if chosen.shape != y.shape:
+        raise ValueError(f"threshold_rows must be a ({len(y)},) boolean mask, got shape {chosen.shape}")
+    model, history, tr, va = _fit_one(x, y, g, config, config.seed, "training FC")
+    folds = usable_folds(y[chosen], None if g is None else g[chosen], config.threshold_folds)
+    calibration, oof = None, None
+    if folds:
+        oof = out_of_fold_logits(x, y, g, config, folds)
+        z, yc = oof[chosen], y[chosen]
+        weights = row_weights(yc, config.class_weight)
+        metrics_extra: dict[str, Any] = {"threshold_from": f"out-of-fold scores, {folds}-fold over groups",
+                                         "ece_weighting": ("balanced classes" if config.class_weight == "balanced"
+                                                           else "rows")}
+        p_raw = sigmoid(z)
+        metrics_extra["ece_raw"] = expected_calibration_error(yc, p_raw, weights=weights)
+        p_cal = p_raw
+        if config.calibration == "platt":
+            try:
+                a, b = fit_platt(z, yc, weights)
+                calibration = {"method": "platt", "slope": a, "intercept": b, "fitted_on": "out-of-fold logits",
+                               "folds": folds}
+                p_cal = apply_calibration(z, calibration)
+            except ValueError as exc:
+                log.warning("no calibration: %s", exc)
+        metrics_extra["ece_calibrated"] = expected_calibration_error(yc, p_cal, weights=weights)
+        threshold = choose_threshold(yc, p_cal, config.threshold_metric)
+        metrics = validation_summary(yc, p_cal, threshold)
+        metrics.update(metrics_extra)
+        if calibration is not None:
+            calibration["network_threshold"] = network_threshold(threshold, calibration)
+    else:
+        p_val = predict_batched(model, x[va])
+        threshold = choose_threshold(y[va], p_val, config.threshold_metric)
+        metrics = validation_summary(y[va], p_val, threshold)
+        metrics["threshold_from"] = "validation rows"
     metrics["epochs_run"] = len(history.get("loss", []))
-    log.info("FC trained on %d rows, validated on %d: balanced accuracy %.3f at threshold %.3f",
-             len(tr), len(va), metrics["balanced_accuracy"], threshold)
-    return FCResult(model, threshold, metrics, history, tr, va, config)
+    log.info("FC trained on %d rows: balanced accuracy %.3f at threshold %.3f (%s)",
+             len(tr), metrics["balanced_accuracy"], threshold, metrics["threshold_from"])
+    return FCResult(model, threshold, metrics, history, tr, va, config, calibration, oof)

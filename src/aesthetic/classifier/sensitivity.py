@@ -1,0 +1,270 @@
+"""Sensitivity training: teach the FC what a spoiled photo and an empty frame look like.
+
+Labels that come from *sources* (wallpaper collections vs snapshots) teach shortcuts: curated
+photos are smooth and clean, so "less detail" becomes "more aesthetic", and a grey frame scores
+P = 1. As the original system did ("augmentation on the training data to make a sensitive
+model"), every aesthetic training photo gets extra rows:
+
+- ``copies`` degraded copies labelled **not aesthetic** (0): each copy draws one degradation
+  (blur, down-up scaling, JPEG, under- or over-exposure, noise, a crooked tilt, a bad crop) and a
+  strength uniformly from that degradation's range (:class:`SensitivityConfig`);
+- geometry crops labelled **aesthetic** (1): the centred square and a centred 3:4 portrait
+  window, so aspect ratio stops being a cue;
+
+plus ``synthetic_frames`` near-empty frames (flat colours, smooth gradients, heavily blurred
+blobs) labelled 0. Default ranges bracket KADID-10k's middle-to-severe levels for the same
+distortion types, so the acceptance strengths (blur sigma 3, 8x down-up, JPEG q10, -2 EV, noise
+sigma 25) sit inside them rather than at their edges.
+
+Copies are rows ``<source id>#aug-s<k>-<kind>`` (:data:`aesthetic.classifier.fc.AUG_SEPARATOR`), so
+:func:`aesthetic.classifier.fc.source_ids` groups them with their source and a source and its copies
+never straddle a split or a fold; each synthetic frame is its own group. Their features come from
+the store's own extractor config and are cached in a feature store of their own, keyed by the
+configuration, the extractor and the source photos, so a rerun does not extract again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from aesthetic import degradations as D
+from aesthetic.classifier.fc import AUG_SEPARATOR
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["blur", "down_up", "jpeg", "underexpose", "overexpose", "noise", "tilt", "bad_crop"]
+ALL_KINDS: tuple[str, ...] = ("blur", "down_up", "jpeg", "underexpose", "overexpose", "noise", "tilt", "bad_crop")
+SYNTHETIC_PREFIX = "synthetic-frame-"
+
+
+class SensitivityConfig(BaseModel):
+    """What sensitivity training adds. Ranges are ``(low, high)``, sampled uniformly per copy;
+    pixel sizes refer to the photo as decoded (max side 500 in ../shared/data)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    copies: int = Field(16, ge=0, le=200, description="degraded copies (label 0) per aesthetic training photo")
+    kinds: tuple[Kind, ...] = Field(ALL_KINDS, description="degradations a copy draws from, equally likely")
+    blur_sigma: tuple[float, float] = Field((1.5, 6.0), description="Gaussian blur sigma, pixels")
+    down_up_factor: tuple[float, float] = Field((4.0, 12.0), description="shrink factor before enlarging back")
+    jpeg_quality: tuple[int, int] = Field((4, 20), description="libjpeg quality, inclusive")
+    underexpose_ev: tuple[float, float] = Field((1.3, 3.5), description="stops darker")
+    overexpose_ev: tuple[float, float] = Field((1.3, 3.0), description="stops brighter")
+    noise_sigma: tuple[float, float] = Field((12.0, 45.0), description="Gaussian noise sigma, grey levels")
+    tilt_degrees: tuple[float, float] = Field((8.0, 25.0), description="rotation either way, cropped to fill")
+    bad_crop_keep: tuple[float, float] = Field((0.3, 0.55), description="fraction of each side kept, in a corner")
+    geometry: bool = Field(True, description="add the centred square and 3:4 portrait crops of each aesthetic "
+                                             "photo, labelled aesthetic")
+    synthetic_frames: int = Field(90, ge=0, le=10_000, description="flat, gradient and blurred-blob frames (label 0)")
+    seed: int = Field(0, description="seeds the copies (per source id) and the synthetic frames")
+
+    def strength_range(self, kind: str) -> tuple[float, float]:
+        return {"blur": self.blur_sigma, "down_up": self.down_up_factor, "jpeg": self.jpeg_quality,
+                "underexpose": self.underexpose_ev, "overexpose": self.overexpose_ev,
+                "noise": self.noise_sigma, "tilt": self.tilt_degrees, "bad_crop": self.bad_crop_keep}[kind]
+
+
+def degrade(image: np.ndarray, kind: str, strength: float, seed: int = 0) -> np.ndarray:
+    """``image`` spoiled by ``kind`` at ``strength`` (the unit of that kind's config range).
+    ``seed`` picks the noise field, the tilt direction and the bad crop's corner."""
+    if kind == "blur":
+        return D.gaussian_blur(image, strength)
+    if kind == "down_up":
+        return D.down_up(image, strength)
+    if kind == "jpeg":
+        return D.jpeg_roundtrip(image, int(round(strength)))
+    if kind == "underexpose":
+        return D.exposure(image, -strength)
+    if kind == "overexpose":
+        return D.exposure(image, strength)
+    if kind == "noise":
+        return D.gaussian_noise(image, strength, seed)
+    if kind == "tilt":
+        return D.tilt(image, strength if seed % 2 == 0 else -strength)
+    if kind == "bad_crop":
+        return D.bad_crop(image, strength, seed % 4)
+    raise ValueError(f"unknown degradation {kind!r}; expected one of {', '.join(ALL_KINDS)}")
+
+
+def portrait_crop(image: np.ndarray) -> np.ndarray:
+    """The centred 3:4 (width:height) window of the largest size that fits."""
+    h, w = image.shape[:2]
+    ph = min(h, int(round(w * 4 / 3)))
+    pw = min(w, int(round(ph * 3 / 4)))
+    top, left = (h - ph) // 2, (w - pw) // 2
+    return np.ascontiguousarray(image[top:top + ph, left:left + pw])
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """One extra row: its id, its source (None for a synthetic frame), what to do, and its label."""
+
+    id: str
+    source: str | None
+    kind: str            # a degradation kind, "square", "portrait" or "synthetic"
+    strength: float
+    seed: int
+    label: float
+
+    def render(self, image: np.ndarray | None, frames: dict[int, np.ndarray] | None = None) -> np.ndarray:
+        if self.kind == "square":
+            return D.center_crop_square(image)
+        if self.kind == "portrait":
+            return portrait_crop(image)
+        if self.kind == "synthetic":
+            return frames[self.seed]
+        return degrade(image, self.kind, self.strength, self.seed)
+
+
+def plan_copies(sources: Sequence[str], config: SensitivityConfig = SensitivityConfig()) -> list[CopySpec]:
+    """Every extra row for aesthetic photos ``sources`` (store ids), the same for the same config.
+
+    A source's copies depend only on its id and the seed (not on the other sources), so adding
+    photos to a training set leaves the existing copies as they were.
+    """
+    specs: list[CopySpec] = []
+    for source in sources:
+        digest = hashlib.sha256(f"{config.seed}:{source}".encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        for k in range(1, config.copies + 1):
+            kind = config.kinds[int(rng.integers(len(config.kinds)))]
+            low, high = config.strength_range(kind)
+            strength = float(rng.integers(int(low), int(high) + 1)) if kind == "jpeg" else float(rng.uniform(low, high))
+            specs.append(CopySpec(f"{source}{AUG_SEPARATOR}-s{k}-{kind}", source, kind, strength,
+                                  int(rng.integers(1 << 31)), 0.0))
+        if config.geometry:
+            specs += [CopySpec(f"{source}{AUG_SEPARATOR}-square", source, "square", 0.0, 0, 1.0),
+                      CopySpec(f"{source}{AUG_SEPARATOR}-portrait", source, "portrait", 0.0, 0, 1.0)]
+    specs += [CopySpec(f"{SYNTHETIC_PREFIX}{k:04d}", None, "synthetic", 0.0, k, 0.0)
+              for k in range(config.synthetic_frames)]
+    return specs
+
+
+def synthetic_frame_images(config: SensitivityConfig) -> dict[int, np.ndarray]:
+    """The config's synthetic frames by index (deterministic from ``config.seed``)."""
+    return dict(enumerate(D.synthetic_frames(config.synthetic_frames, seed=config.seed)))
+
+
+def cache_key(config: SensitivityConfig, extractor_config: dict[str, Any], sources: Sequence[tuple[str, str]]) -> str:
+    """sha256 of everything the cached rows depend on: the config, the extractor and the
+    ``(id, path)`` of every source photo."""
+    body = json.dumps({"config": config.model_dump(mode="json"), "extractor": extractor_config,
+                       "sources": sorted(map(list, sources))}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def default_cache_path(features: str | Path) -> Path:
+    """``train.h5`` -> ``train.sensitivity.h5`` beside it."""
+    p = Path(features)
+    return p.with_name(f"{p.stem}.sensitivity.h5")
+
+
+def readable_sources(ids: Sequence[str], paths: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Positions of the photos whose file exists, and one reason per missing one."""
+    keep, missing = [], []
+    for k, (i, p) in enumerate(zip(ids, paths)):
+        if os.path.isfile(p):
+            keep.append(k)
+        else:
+            missing.append(f"{i}: {p} not found")
+    return keep, missing
+
+
+def build_sensitivity_store(out: str | Path, ids: Sequence[str], paths: Sequence[str], extractor,
+                            config: SensitivityConfig = SensitivityConfig(), batch_images: int = 32,
+                            progress: bool = True) -> Path:
+    """Extract every row of :func:`plan_copies` for the aesthetic photos ``ids``/``paths`` into a
+    feature store at ``out`` (labels 0/1 as planned), unless ``out`` already holds exactly these
+    rows (same :func:`cache_key`). Photos that cannot be decoded get no rows (logged)."""
+    from aesthetic.feature_store import STATUS_OK, BranchData, FeatureStore, write_store
+    from aesthetic.fileio import library_versions
+    from aesthetic.imageio import ImageReadError, read_image
+    from aesthetic.progress import Progress
+
+    out = Path(out)
+    extractor_config = extractor.config().model_dump()
+    key = cache_key(config, extractor_config, list(zip(ids, paths)))
+    if out.exists():
+        try:
+            with FeatureStore.open(out) as cached:
+                if cached.metadata.get("sensitivity", {}).get("key") == key:
+                    log.info("sensitivity rows: reusing %s (%d rows)", out, len(cached))
+                    return out
+        except Exception as exc:  # an unreadable cache is rebuilt, never trusted
+            log.warning("sensitivity cache %s unusable (%s); extracting again", out, exc)
+    path_of = dict(zip(ids, paths))
+    specs = plan_copies(list(ids), config)
+    frames = synthetic_frame_images(config)
+    by_source: dict[str | None, list[CopySpec]] = {}
+    for spec in specs:
+        by_source.setdefault(spec.source, []).append(spec)
+    done_ids, done_paths, done_labels = [], [], []
+    feats: dict[str, list[np.ndarray]] = {b: [] for b in extractor.branch_names}
+    pending_imgs: list[np.ndarray] = []
+    pending: list[CopySpec] = []
+
+    def flush():
+        if not pending_imgs:
+            return
+        got = extractor.extract_arrays(pending_imgs)
+        for b in extractor.branch_names:
+            feats[b].append(got[b])
+        done_ids.extend(s.id for s in pending)
+        done_paths.extend(path_of.get(s.source, "") if s.source else f"<{s.id}>" for s in pending)
+        done_labels.extend(s.label for s in pending)
+        pending_imgs.clear()
+        pending.clear()
+
+    with Progress(len(specs), "sensitivity rows", unit="images", enabled=progress) as bar:
+        for source, group in by_source.items():
+            image = None
+            if source is not None:
+                try:
+                    image = read_image(path_of[source], extractor.max_pixels)
+                except ImageReadError as exc:
+                    log.warning("no sensitivity rows for %s: %s", source, exc.reason)
+                    bar.update(len(group))
+                    continue
+            for spec in group:
+                pending_imgs.append(spec.render(image, frames))
+                pending.append(spec)
+                if len(pending_imgs) >= batch_images:
+                    n = len(pending_imgs)
+                    flush()
+                    bar.update(n)
+        n = len(pending_imgs)
+        flush()
+        bar.update(n)
+    branches = {}
+    extractor_attrs = {b: extractor.branch_attrs(b) for b in extractor.branch_names}
+    for b in extractor.branch_names:
+        block = np.concatenate(feats[b]) if feats[b] else np.zeros((0, extractor.widths[b]), np.float32)
+        branches[b] = BranchData(block, extractor_attrs[b])
+    n_rows = len(done_ids)
+    metadata = {"extractor": extractor_config,
+                "sensitivity": {"key": key, "config": config.model_dump(mode="json"), "sources": len(ids),
+                                "rows": n_rows, "library_versions": library_versions()}}
+    return write_store(out, ids=done_ids, paths=done_paths, labels=np.asarray(done_labels, np.float32),
+                       status=np.full(n_rows, STATUS_OK, np.int8), errors=[""] * n_rows, branches=branches,
+                       metadata=metadata, dtype="float32")
+
+
+def row_kinds(ids: Sequence[str]) -> np.ndarray:
+    """What each sensitivity row is (``blur``, ``square``, ``synthetic``...) from its id."""
+    out = []
+    for i in ids:
+        if str(i).startswith(SYNTHETIC_PREFIX):
+            out.append("synthetic")
+        elif f"{AUG_SEPARATOR}-s" in str(i):
+            out.append(str(i).rsplit("-", 1)[1])
+        else:
+            out.append(str(i).rsplit("-", 1)[1] if AUG_SEPARATOR in str(i) else "original")
+    return np.array(out, dtype=object)
