@@ -7,7 +7,7 @@ import pytest
 from aesthetic import degradations as D
 from aesthetic.benchmarks.report.sensitivity import (Degradation, aesthetic_groups, default_degradations,
                                            empty_frames, run_sensitivity)
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 
 class Brightness:

@@ -108,7 +108,7 @@ def main(argv=None) -> int:
 
     from aesthetic.bundles.model import load_model
     from aesthetic.fileio import atomic_write_text
-    from aesthetic.sources import read_labels_csv
+    from aesthetic.data import read_labels_csv
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("labels", type=Path, help="labels CSV of held-out photos (path,label)")

@@ -23,7 +23,7 @@ import numpy as np
 from aesthetic import degradations as D
 from aesthetic.metrics import predict
 from aesthetic.bundles.scoring import Scorer, score_items
-from aesthetic.sources import LabeledImage
+from aesthetic.data import LabeledImage
 
 
 @dataclass(frozen=True)
