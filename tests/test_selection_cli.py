@@ -54,7 +54,7 @@ def test_select_ga_writes_selector_history_and_plot(app, store, tmp_path):
     result = invoke(app, "select", "ga", path, "--out", out, "--population", 10, "--parents", 5, "--k", 6,
                     "--generations", 2, "--seed", 3, "--fitness", "proxy")
     assert result.exit_code == 0, result.output
-    assert "best validation accuracy" in result.output
+    assert "best validation balanced accuracy" in result.output
     selector = load_selector(out)
     assert isinstance(selector, GeneticSelector) and selector.n_features_out_ == 6
     history = json.loads((out / "history.json").read_text())
