@@ -62,8 +62,9 @@ def real_photos() -> list[Path]:
     rows = list(csv.DictReader(open(root / "labels.csv")))
     pos = [r["path"] for r in rows if r["label"] == "1"][:3]
     neg = [r["path"] for r in rows if r["label"] == "0"]
-    if root == demo_set_dir():  # everyday photos, not the degraded copies of the positives
-        neg = [p for p in neg if Path(p).name.startswith("skimage_")]
+    if root == demo_set_dir():  # everyday photos, not the degraded copies of the positives, and not
+        # the astronaut, which tests use as a photo of its own (fixture ``astronaut``)
+        neg = [p for p in neg if Path(p).name.startswith("skimage_") and "astronaut" not in p]
     return [root / p for p in pos + neg[:3]]
 
 
@@ -163,9 +164,21 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1600", "--disable-extensions"):
+                "--window-size=1280,1600", "--disable-extensions", "--no-proxy-server"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    # Selenium talks to chromedriver on localhost over HTTP and honours http_proxy; an offline machine
+    # often points that at a dead proxy, so localhost is exempted for the life of the driver.
+    saved = {k: os.environ.get(k) for k in ("no_proxy", "NO_PROXY")}
+    exempt = ",".join(filter(None, [saved["no_proxy"] or saved["NO_PROXY"], "localhost", "127.0.0.1", "::1"]))
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = exempt
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(driver_path))
+        driver.set_page_load_timeout(60)
+        yield driver
+        driver.quit()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

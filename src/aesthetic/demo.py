@@ -202,8 +202,16 @@ def _explain_and_cull(run: _Runner, paths: DemoPaths, model: Path, source: Path,
         "--out", explain_dir, "--samples", "150" if quick else "600", "--no-progress")
 
     # Bursts of four frames made from held-out photos: which frame of each would the model keep?
+    # Two of each class, from four different scenes: a degraded copy of a chosen photo (the embedded set
+    # has them, sharing its ``group``) would rightly fall into that photo's burst.
     rows = list(csv.DictReader(open(source)))
-    chosen = [r["path"] for r in rows if r["label"] == "1"][:2] + [r["path"] for r in rows if r["label"] == "0"][:2]
+    chosen, scenes = [], set()
+    for label in ("1", "0"):
+        for r in (r for r in rows if r["label"] == label):
+            scene = r.get("group") or r["path"]
+            if scene not in scenes and len(chosen) < (2 if label == "1" else 4):
+                chosen.append(r["path"])
+                scenes.add(scene)
     bursts = make_bursts([Path(p) if Path(p).is_absolute() else (source.parent / p).resolve() for p in chosen],
                          out / "bursts")
     picks = paths.add("picks", "picks.csv")
