@@ -18,6 +18,8 @@ from PIL import Image
 
 from aesthetic.shared import demo_set_dir, shared_set
 
+pytestmark = pytest.mark.e2e  # minutes: CI runs it as a step of its own (scripts/test.sh -m e2e)
+
 REPO = Path(__file__).resolve().parents[1]
 #: What the demo trains on and benchmarks: (training photos, PCA components, held-out set name).
 EXPECTED = ((80, 64, "Curated_vs_Snapshot") if shared_set("curated_vs_snapshot") and shared_set("snapshots")

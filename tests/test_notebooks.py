@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # minutes: CI runs it as a step of its own (scripts/test.sh -m e2e)
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT_S = 600

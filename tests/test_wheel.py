@@ -24,7 +24,7 @@ import pytest
 from aesthetic.feature_extraction.branches.mobilenet import NIMA_WEIGHTS
 from aesthetic.feature_extraction.weights import sha256_of
 
-pytestmark = pytest.mark.wheel
+pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS_IN_WHEEL = "aesthetic/data/weights/" + NIMA_WEIGHTS.filename
 
