@@ -26,3 +26,13 @@ def test_ratios_are_pipeline_over_bare_and_bare_over_the_peak_of_its_precision()
     assert rows["m fp32 pipeline files -> store"]["ratio"] == pytest.approx(0.5)  # 1 image/s over 2
     assert rows["m bf16 / fp32 pipeline speed"]["figure"] == 2.0
     assert "median of 3, range 4-5 s" in rows["m fp32 bare forward"]["notes"]
+
+
+@pytest.mark.slow
+def test_bench_precision_quick_reports_speed_and_cosine():
+    from aesthetic.benchmarks.speed.bench_precision import main
+
+    rows = {r["name"]: r for r in main(["--quick"])}
+    speed, cosine = rows["mobilenet bare forward bf16"], rows["mobilenet bf16 features, cosine to fp32 (min)"]
+    assert speed["unit"] == "s/image" and speed["figure"] > 0 and speed["ratio"] > 0
+    assert 0.999 <= cosine["figure"] < 1.0  # close, and not identical: bf16 really ran
