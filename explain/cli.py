@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--precision {precision}: expected fp32, bf16 or auto")
         manifest = load_manifest(images)
         try:
-            loaded, bundle = resolve_model(model, through, lambda p: _load_model(p, precision))
+            loader = _load_model if precision is None else (lambda p: _load_model(p, precision))
+            loaded, bundle = resolve_model(model, through, loader)
         except ModelChoiceError:
             raise
         except (ImportError, OSError, ValueError) as exc:
