@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 import typer
 
 from aesthetic.bundles.scoring import ModelChoiceError, resolve_model, score_function
 from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, guarded, warn
+from aesthetic.precision import PRECISIONS
 
 
-def _load_model(path: Path) -> Any:
+def _load_model(path: Path, precision: str | None = None) -> Any:
     from aesthetic.bundles.model import load_model  # lands with the model bundles (issue 5); imported only here
 
-    return load_model(path)
+    return load_model(path, precision=precision)
 
 
 def _print_explanations(path: Path, result: Any, threshold: float) -> None:
@@ -53,6 +54,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, min=1, help="Perturbed images per model call."),
         seed: int = typer.Option(0, help="Sampling seed."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+        precision: Optional[str] = typer.Option(
+            None, help="fp32 | bf16 | auto: compute precision of the feature networks (full model); "
+                       "default: the precision the bundle's features were extracted in."),
     ) -> None:
         """Explain the aesthetic call on each photo: one PNG per photo and method, plus JSON weights."""
         import logging
@@ -73,9 +77,12 @@ def register(app: typer.Typer) -> None:
             max_side=max_side, seed=seed,
             segmentation=SegmentationConfig(method=segmentation, n_segments=n_segments, compactness=compactness,
                                             kernel_size=kernel_size, max_dist=max_dist, seed=seed))
+        if precision is not None and precision not in PRECISIONS:
+            raise UserError(f"--precision {precision}: expected fp32, bf16 or auto")
         manifest = load_manifest(images)
         try:
-            loaded, bundle = resolve_model(model, through, _load_model)
+            loader = _load_model if precision is None else (lambda p: _load_model(p, precision))
+            loaded, bundle = resolve_model(model, through, loader)
         except ModelChoiceError:
             raise
         except (ImportError, OSError, ValueError) as exc:

@@ -85,6 +85,9 @@ def register_extract(app: typer.Typer) -> None:
         max_pixels: Optional[int] = EXTRACTION.option("max_pixels", help="Refuse larger images before decoding."),
         workers: Optional[int] = EXTRACTION.option("workers", help="Decode threads."),
         seed: Optional[int] = EXTRACTION.option("seed", help="Initialisation seed for branches without weights."),
+        precision: Optional[str] = EXTRACTION.option(
+            "precision", help="fp32 | bf16 | auto: compute precision of the networks (auto: bf16 where the "
+                              "hardware runs it natively, else fp32); stored features keep --dtype."),
         engine: str = typer.Option("local", help="local | ray"),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (engine ray)."),
         gpus_per_worker: float = typer.Option(0.0, help="GPUs per Ray model actor (engine ray)."),
@@ -102,7 +105,7 @@ def register_extract(app: typer.Typer) -> None:
         settings = EXTRACTION.merge(config, {
             "branches": names, "batch_size": batch_size, "chunk_size": chunk_size, "dtype": dtype,
             "compression": compression, "input_scale": input_scale, "upscale": upscale, "max_pixels": max_pixels,
-            "workers": workers, "seed": seed})
+            "workers": workers, "seed": seed, "precision": precision})
         from_file = {b: None if isinstance(v, str) and v.lower() == "none" else v for b, v in settings["weights"].items()}
         settings["weights"] = {**from_file, **parse_weights(weights or [], settings["branches"])}
         settings = EXTRACTION.build(None, settings)

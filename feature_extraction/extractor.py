@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, ReadPolicy, decode_batches, read_one
+from aesthetic.precision import Precision, dtype_policy_scope, policy_name, resolve_precision
 from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
@@ -53,13 +54,16 @@ class ExtractorConfig(BaseModel):
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0)
     weights_sha256: dict[str, str] = Field(default_factory=dict,
                                            description="branch -> sha256 of its weights file when one was used")
+    precision: Precision = Field("auto", description="fp32 | bf16 | auto: the networks' compute precision "
+                                                     "(auto: bf16 where the hardware runs it natively); "
+                                                     "stores record the resolved one")
 
     def build(self, **options: Any) -> "FeatureExtractor":
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet);
         ``options``: constructor arguments that do not change the features (``workers``)."""
         weights = {b: self.weights.get(b, "imagenet") for b in self.branches}
         return FeatureExtractor(self.branches, weights, self.input_scale, self.batch_size, self.seed,
-                                self.max_pixels, upscale=self.upscale, **options)
+                                self.max_pixels, upscale=self.upscale, precision=self.precision, **options)
 
 
 def _per_branch(weights: WeightsArg, branches: Sequence[str]) -> dict[str, WeightsSpec]:
@@ -89,12 +93,14 @@ class FeatureExtractor:
     leave them as they are (faster on small photos, but scale-dependent features).
     ``seed`` fixes the random initialisation when a branch has no weights, so two
     processes build identical networks (resumed jobs rely on it).
+    ``precision``: ``fp32 | bf16 | auto`` (:mod:`aesthetic.precision`), resolved at construction
+    (``self.precision`` is ``fp32`` or ``bf16``); the networks are built under its dtype policy.
     """
 
     def __init__(self, branches: Sequence[str] = ("multigap", "efficientnet"),
                  weights: WeightsArg = "imagenet", input_scale: float = 1.0, batch_size: int = 8,
                  seed: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, workers: Optional[int] = None,
-                 upscale: bool = True):
+                 upscale: bool = True, precision: str = "auto"):
         if not branches:
             raise ValueError("at least one branch is required")
         if batch_size < 1:
@@ -111,6 +117,7 @@ class FeatureExtractor:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.max_pixels = int(max_pixels)
+        self.precision = resolve_precision(precision)
         self.workers = workers or min(8, (os.cpu_count() or 2) * 2)
         self.data_configs: dict[str, DataConfig] = {br.name: self._scaled_data(br) for br in self.branches}
         self._models: dict[str, Any] = {}
@@ -149,14 +156,18 @@ class FeatureExtractor:
         return ExtractorConfig(branches=self.branch_names, weights=weights,
                                weights_sha256={b: w.sha256 for b, w in self.weights.items() if w.sha256},
                                input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,
-                               seed=self.seed, max_pixels=self.max_pixels)
+                               seed=self.seed, max_pixels=self.max_pixels, precision=self.precision)
 
     @classmethod
     def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], **overrides) -> "FeatureExtractor":
         """Rebuild from :meth:`config` or a store's ``metadata["extractor"]`` dict (old stores too);
         ``overrides`` replace settings or pass other constructor arguments (``workers``). A weights
-        file whose sha256 differs from the recorded one is refused."""
+        file whose sha256 differs from the recorded one is refused. A config without a precision
+        (stores and bundles made before it existed) was computed in fp32, and is rebuilt so."""
         data = config.model_dump() if isinstance(config, BaseModel) else dict(config)
+        data.setdefault("precision", "fp32")
+        if overrides.get("precision") is None:
+            overrides.pop("precision", None)
         fields = {k: v for k, v in overrides.items() if k in ExtractorConfig.model_fields}
         options = {k: v for k, v in overrides.items() if k not in ExtractorConfig.model_fields}
         spec = ExtractorConfig.model_validate({**data, **fields})
@@ -194,17 +205,25 @@ class FeatureExtractor:
             if br.name in self._models:
                 continue
             keras.utils.set_random_seed(self.seed)
-            log.info("building branch %s (weights: %s)", br.name, self.weights[br.name].describe())
-            model, layers = br.build(self.weights[br.name])
+            log.info("building branch %s (weights: %s, precision %s)", br.name,
+                     self.weights[br.name].describe(), self.precision)
+            with dtype_policy_scope(self.precision):
+                model, layers = br.build(self.weights[br.name])
             self._models[br.name] = model
             self._layers[br.name] = layers
             self._fns[br.name] = tf.function(
-                lambda x, m=model: m(x, training=False),
+                lambda x, m=model: tf.cast(m(x, training=False), tf.float32),
                 input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
                 reduce_retracing=True)
 
+    @property
+    def dtype_policy(self) -> str:
+        """The Keras dtype policy the networks are built under (``float32`` or ``mixed_bfloat16``)."""
+        return policy_name(self.precision)
+
     def model(self, name: str):
-        """The Keras feature model of a branch (preprocessed float32 in, ``(n, width)`` out)."""
+        """The Keras feature model of a branch (preprocessed float32 in, ``(n, width)`` out, computed
+        in :attr:`precision`)."""
         self._build()
         return self._models[name]
 

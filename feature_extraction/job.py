@@ -115,6 +115,7 @@ def job_identity(manifest: Manifest, config: ExtractionConfig, fx: FeatureExtrac
     """What parts on disk must match to be reused: the image list, every setting that changes a
     feature value, and each weights file by *content* (sha256), never by its name or path."""
     key = config.resume_key()
+    key["precision"] = fx.precision  # resolved: auto means one thing on one machine, another elsewhere
     key["weights"] = {b: (f"sha256:{w.sha256}" if w.kind == "file" else w.kind) for b, w in fx.weights.items()}
     return {"manifest": manifest.fingerprint(), "images": len(manifest), "config": key}
 
@@ -140,6 +141,9 @@ def identity_differences(saved: Any, current: Mapping[str, Any]) -> str:
             continue
         if key in ("manifest", "images"):
             text = "the list of images differs"
+        elif key == "config.precision":
+            text = (f"its features were computed in {a.get(key) or 'fp32'} and this run asks for {b.get(key)}; "
+                    f"pass --precision {a.get(key) or 'fp32'} to resume it")
         elif key.startswith("config.weights."):
             text = f"the weights of branch '{key.rsplit('.', 1)[1]}' differ in content or kind"
         else:
@@ -307,7 +311,8 @@ def _extract_locked(manifest: Manifest, out: Path, work: Path, config: Extractio
     resumed = len(chunks) - len(todo)
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
-    metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
+    metadata = {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
+                "library_versions": library_versions(),
                 "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
                 "skipped_total": len(manifest.skipped)}
     remaining = sum(len(rows) for _, rows in todo)

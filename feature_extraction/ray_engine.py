@@ -385,7 +385,8 @@ def _extract_ray_locked(manifest: Manifest, manifest_path: Path, shard_dir: Path
             # Branch attributes need a built network: one worker builds it while the pipeline starts.
             attrs_ref = ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json)
             attrs = lru_cache(maxsize=1)(lambda: ray.get(attrs_ref))
-            metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
+            metadata = {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
+                        "library_versions": library_versions(),
                         "engine": "ray"}
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
             for attempt in range(1, max_attempts + 1):

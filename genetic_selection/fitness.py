@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
 from aesthetic.classifier.fc import FCConfig, build_fc
+from aesthetic.precision import Precision, resolve_precision
 
 from .errors import SelectionError
 
@@ -70,6 +71,8 @@ class FitnessFC(FCConfig):
     batch_size: int = Field(64, gt=0)
     epochs: int = Field(10, gt=0)
     bn_momentum: float = Field(0.9, gt=0.0, lt=1.0)
+    precision: Precision = Field("fp32", description="fp32 | bf16 | auto: compute precision of the matmuls "
+                                                     "(variables, batch norm and the loss stay float32)")
 
     @field_validator("hidden")
     @classmethod
@@ -189,6 +192,8 @@ class PopulationFC:
         import tensorflow as tf
 
         self.tf, self.spec, self.P, self.k = tf, spec, int(P), int(k)
+        #: the matmuls' dtype: bfloat16 under bf16 (mixed: float32 variables, batch norm and loss)
+        self.compute = tf.bfloat16 if resolve_precision(spec.precision) == "bf16" else tf.float32
         self.sizes = [self.k, *spec.hidden, 1]
         var = lambda shape, name, trainable=True: tf.Variable(  # noqa: E731
             tf.zeros(shape, tf.float32), name=name, trainable=trainable)
@@ -240,10 +245,11 @@ class PopulationFC:
     # Activations are laid out (P, units, batch): the gather lands there directly and every
     # layer is one batched matmul with no transposes of the large input tensor.
     def _forward(self, x, training: bool, dropout_seed):
-        tf, spec = self.tf, self.spec
-        h = tf.gather(tf.transpose(x), self.idx)  # (P, k, b)
+        tf, spec, cd = self.tf, self.spec, self.compute
+        h = tf.gather(tf.transpose(tf.cast(x, cd)), self.idx)  # (P, k, b)
         for layer in range(len(spec.hidden)):
-            h = tf.linalg.matmul(self.kernels[layer], h, transpose_a=True)
+            h = tf.cast(tf.linalg.matmul(tf.cast(self.kernels[layer], cd), tf.cast(h, cd), transpose_a=True),
+                        tf.float32)
             if training:
                 mean, var = tf.nn.moments(h, axes=[2], keepdims=True)
                 m = spec.bn_momentum
@@ -256,7 +262,8 @@ class PopulationFC:
             if training and spec.dropout > 0:
                 keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + [layer, 0]) >= spec.dropout
                 h = tf.where(keep, h / (1.0 - spec.dropout), tf.zeros_like(h))
-        logits = tf.linalg.matmul(self.kernels[-1], h, transpose_a=True) + self.bias  # (P, 1, b)
+        logits = tf.cast(tf.linalg.matmul(tf.cast(self.kernels[-1], cd), tf.cast(h, cd), transpose_a=True),
+                         tf.float32) + self.bias  # (P, 1, b)
         return logits[:, 0, :]
 
     def _train_step_impl(self, x, y, dropout_seed):

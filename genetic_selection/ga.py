@@ -99,7 +99,8 @@ class GeneticSelector(Selector):
     Parameters (GA): ``k``, ``population``, ``elite``, ``parents``, ``window``, ``keep_fraction``,
     ``generations``, ``seed``. Fitness: ``fitness`` ("fc" | "proxy"); for "fc" the FC's
     ``hidden`` widths, ``dropout``, ``epochs``, ``batch_size``, ``learning_rate`` (see
-    :class:`.fitness.FitnessFC`, the classifier's ``FCConfig``), ``individuals_per_step`` (None: as many as fit in memory); for "proxy"
+    :class:`.fitness.FitnessFC`, the classifier's ``FCConfig``), ``individuals_per_step`` (None: as many as fit in memory),
+    ``precision`` ("fp32" | "bf16" | "auto": the fitness matmuls' precision, :mod:`aesthetic.precision`); for "proxy"
     ``proxy_alpha``, ``proxy_max_rows``. Data: ``validation_fraction``, ``label_threshold``
     (binarise non-0/1 labels), ``memory_budget_mb`` (hold fitness features in RAM if they fit,
     else stream from the store). Run: ``checkpoint_dir``, ``resume``, ``progress``, ``engine`` ("local" |
@@ -121,7 +122,7 @@ class GeneticSelector(Selector):
                  label_threshold: float | None = None, memory_budget_mb: float = 4096,
                  proxy_alpha: float = 1.0, proxy_max_rows: int = 2000,
                  checkpoint_dir: str | None = None, resume: bool = True, progress: bool = True,
-                 engine: str = "local"):
+                 engine: str = "local", precision: str = "fp32"):
         self.k = k
         self.population = population
         self.elite = elite
@@ -138,6 +139,7 @@ class GeneticSelector(Selector):
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
         self.individuals_per_step = individuals_per_step
+        self.precision = precision
         self.label_threshold = label_threshold
         self.memory_budget_mb = memory_budget_mb
         self.proxy_alpha = proxy_alpha
@@ -202,7 +204,7 @@ class GeneticSelector(Selector):
     def _spec(self) -> FitnessFC:
         """The fitness FC these parameters describe (bad values raise SelectionError)."""
         return fitness_fc(hidden=tuple(self.hidden), dropout=self.dropout, epochs=self.epochs,
-                          batch_size=self.batch_size, learning_rate=self.learning_rate)
+                          batch_size=self.batch_size, learning_rate=self.learning_rate, precision=self.precision)
 
     def _evaluator(self, sources):
         if self.fitness == "fc":

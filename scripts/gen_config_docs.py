@@ -169,6 +169,7 @@ DESCRIPTIONS: dict[str, str] = {
     "GeneticSelector.learning_rate": "FC Adam learning rate.",
     "GeneticSelector.validation_fraction": "Share of the labelled rows held out (stratified, fixed by seed) to score fitness.",
     "GeneticSelector.individuals_per_step": "Individuals trained together as one batched model (None: as many as fit in 2 GiB).",
+    "GeneticSelector.precision": "fp32 | bf16 | auto: precision of the fitness FCs' matmuls (auto: bf16 where the hardware runs it natively); variables, batch norm and loss stay float32.",
     "GeneticSelector.label_threshold": "Binarise non-0/1 labels: >= threshold is 1.",
     "GeneticSelector.memory_budget_mb": "Hold the fitness features in RAM up to this size, else stream them from the store.",
     "GeneticSelector.proxy_alpha": "proxy fitness: ridge penalty.",

@@ -92,3 +92,49 @@ def test_write_is_atomic_on_failure(tmp_path):
                     branches={"a": BranchData(np.zeros((2, 3)))})
     assert (tmp_path / "s.h5").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.h5"]
+
+
+def _eager_column(files, key):
+    """What the store used to load at open: every file's column read whole and decoded."""
+    out = []
+    for p in files:
+        with h5py.File(p, "r") as f:
+            out += [v.decode("utf-8") for v in f[key][()]]
+    return np.array(out, dtype=object)
+
+
+def test_string_columns_are_lazy_and_read_the_same_as_eager(tmp_path):
+    from aesthetic.feature_store import StringColumn
+
+    _store(tmp_path / "p1.h5", n=5, seed=1)
+    _store(tmp_path / "p2.h5", n=6, seed=2, offset=5)
+    files = [tmp_path / "p1.h5", tmp_path / "p2.h5"]
+    (tmp_path / "p1.h5").rename(tmp_path / "keep.h5")  # a unicode id too, written by hand
+    write_store(tmp_path / "p1.h5", ids=["été.jpg"] + [f"img{i}.jpg" for i in range(1, 5)],
+                paths=[f"/d/img{i}.jpg" for i in range(5)], labels=None, status=[1] * 5,
+                errors=["", "corrupt JPEG", "", "", ""], branches={"a": BranchData(np.zeros((5, 7))),
+                                                                   "b": BranchData(np.zeros((5, 3)))})
+    write_shard_manifest(tmp_path / "shards.json", files)
+    with FeatureStore.open(tmp_path / "shards.json") as st:
+        for key in ("ids", "paths", "errors"):
+            column, eager = getattr(st, key), _eager_column(files, key)
+            assert isinstance(column, StringColumn) and len(column) == 11
+            assert list(column) == eager.tolist() and np.asarray(column).tolist() == eager.tolist()
+            assert column[0] == eager[0] and column[-1] == eager[-1] and column[7] == eager[7]
+            for rows in ([10, 0, 0, 6, 3], slice(2, 9, 3), np.arange(11) % 4 == 1, [], np.array([4, 5])):
+                assert column[rows].tolist() == eager[rows].tolist()
+            with pytest.raises(IndexError, match="out of range"):
+                column[11]
+        column = StringColumn(st, "ids", chunk_rows=4)  # iteration in several blocks across the shard border
+        assert list(column) == _eager_column(files, "ids").tolist() and "img9.jpg" in column
+        assert st.failures() == [("/d/img6.jpg", "corrupt JPEG")]  # p1 was rewritten with every status ok
+
+
+def test_merged_string_columns_round_trip(tmp_path):
+    _store(tmp_path / "p1.h5", n=5, seed=1)
+    _store(tmp_path / "p2.h5", n=6, seed=2, offset=5)
+    merge_stores([tmp_path / "p1.h5", tmp_path / "p2.h5"], tmp_path / "m.h5")
+    with FeatureStore.open(tmp_path / "m.h5") as st:
+        assert list(st.ids) == [f"img{i}.jpg" for i in range(11)]
+        assert list(st.paths) == [f"/d/img{i}.jpg" for i in range(11)]
+        assert st.errors[1] == st.errors[6] == "corrupt JPEG" and st.errors[0] == ""

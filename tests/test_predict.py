@@ -201,3 +201,19 @@ def test_end_to_end_distill_puts_the_student_in_the_bundle_and_predict_uses_it(m
     out = invoke("predict", model_dir, *tiny_images[0][:3], "--student")
     assert out.exit_code == 0, out.output
     assert "student model" in out.output and "scored 3 of 3" in out.output
+
+
+def test_predict_precision_reaches_the_extractor_and_bf16_scores_stay_close(model_dir, tiny_images, tmp_path):
+    from aesthetic.precision import resolve_precision
+
+    assert load_model(model_dir).extractor.precision == resolve_precision("auto")  # as tiny_store recorded it
+    recorded = load_model(model_dir, precision="fp32")
+    bf16 = load_model(model_dir, precision="bf16")
+    assert bf16.extractor.model("mobilenet").dtype_policy.name == "mixed_bfloat16"
+    p32 = recorded.predict(tiny_images[0][:6], progress=False).p_aesthetic
+    p16 = bf16.predict(tiny_images[0][:6], progress=False).p_aesthetic
+    assert not np.array_equal(p32, p16) and np.abs(p32 - p16).max() < 0.02
+    result = invoke("predict", model_dir, tiny_images[0][0], "--precision", "bf16", "--out", tmp_path / "p.csv")
+    assert result.exit_code == 0, result.output
+    bad = invoke("predict", model_dir, tiny_images[0][0], "--precision", "fp16")
+    assert bad.exit_code == 2 and "--precision fp16: expected fp32, bf16 or auto" in bad.output

@@ -71,9 +71,20 @@ def test_only_filters_and_rejects_unknown_names(bench_package, tmp_path):
 
 @pytest.mark.parametrize("figure,code", [(None, 1), (3.0, 0)])
 def test_main_exit_code_says_whether_a_bench_failed(tmp_path, monkeypatch, figure, code):
-    def fake_run_all(quick, only, out, command):
+    def fake_run_all(quick, only, out, command, name="speed", extra=()):
         (out / "speed.md").write_text("table")
         return {"rows": [{"figure": figure, "notes": "FAILED x" if figure is None else ""}]}
 
     monkeypatch.setattr(run_all, "run_all", fake_run_all)
     assert run_all.main(["--out", str(tmp_path)]) == code
+
+
+def test_name_and_extra_options_reach_the_files_and_every_benchmark(bench_package, tmp_path, monkeypatch):
+    monkeypatch.setattr(run_all, "device", lambda: "CPU only")
+    seen = []
+    real = run_all.run_one
+    monkeypatch.setattr(run_all, "run_one", lambda module, argv: (seen.append(list(argv)), real(module, argv))[1])
+    run_all.run_all(only=["bench_good"], out=tmp_path, package=bench_package, name="store_open", extra=["--rows=5"])
+    assert seen == [["--rows=5"]]
+    assert (tmp_path / "store_open.md").exists() and (tmp_path / "store_open.json").exists()
+    assert not (tmp_path / "speed.md").exists()

@@ -204,3 +204,22 @@ def test_fitness_rewards_balanced_accuracy_not_the_majority_class():
     np.testing.assert_allclose(model.accuracy(source), [0.875, 0.875])
     np.testing.assert_allclose(model.balanced_accuracy(source), [0.5, 0.5])
     np.testing.assert_allclose(model.balanced_accuracy(source, eval_batch=7), [0.5, 0.5])  # batching-independent
+
+
+def test_bf16_fitness_computes_in_bf16_and_ranks_individuals_as_fp32(data):
+    X, y, train, val, individuals = data
+    fp32 = PopulationFC(4, K, N_FEATURES, FitnessFC(hidden=(6, 5))).reset(individuals, seed=0, generation=0)
+    bf16 = PopulationFC(4, K, N_FEATURES, FitnessFC(hidden=(6, 5), precision="bf16")).reset(
+        individuals, seed=0, generation=0)
+    assert bf16.compute.name == "bfloat16" and fp32.compute.name == "float32"
+    assert all(v.dtype.name == "float32" for v in bf16.trainable)  # mixed: the variables stay float32
+    a, b = fp32.logits(X[:50]), bf16.logits(X[:50])
+    assert not np.array_equal(a, b)  # bf16 really ran: 8 bits of mantissa
+    np.testing.assert_allclose(b, a, rtol=0.05, atol=0.05)
+    train_src, val_src = sources(X, y, train, val)
+    acc = {}
+    for name, model in (("fp32", fp32), ("bf16", bf16)):
+        model.fit(train_src)
+        acc[name] = balanced_accuracy(model.logits(X[val]) > 0, y[val])
+    assert np.argmax(acc["bf16"]) == np.argmax(acc["fp32"]) == 0  # the informative individual wins in both
+    assert np.abs(acc["bf16"] - acc["fp32"]).max() < 0.1

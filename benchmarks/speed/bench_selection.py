@@ -91,6 +91,43 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
     ]
 
 
+def ga_precision_rows(images: int, features: int, population: int, k: int, epochs: int, rounds: int,
+                      seed: int = 0) -> list[dict]:
+    """Seconds per GA generation of the batched FC fitness in fp32 and in bf16, alternating rounds after
+    one untimed warm-up generation each (graph tracing), medians with their range."""
+    import statistics
+
+    from aesthetic.genetic_selection.fitness import ArraySource, FCFitness, fitness_fc
+    from aesthetic.genetic_selection.ga import stratified_split
+    from aesthetic.genetic_selection.operators import init_population
+    from aesthetic.genetic_selection.synthetic import planted_features
+    from aesthetic.precision import bf16_is_native
+
+    X, y, _ = planted_features(images, features, 10, shift=0.5, seed=seed)
+    train, val = stratified_split(y, 0.2, seed)
+    rng = np.random.default_rng(seed)
+    evaluators = {p: FCFitness(ArraySource(X, train, y[train]), ArraySource(X, val, y[val]),
+                               fitness_fc(epochs=epochs, precision=p), seed) for p in ("fp32", "bf16")}
+    times: dict[str, list[float]] = {p: [] for p in evaluators}
+    best: dict[str, list[float]] = {p: [] for p in evaluators}
+    for r in range(rounds + 1):
+        pop = init_population(population, features, k, rng)  # both precisions score the same individuals
+        for p, evaluate in evaluators.items():
+            started = time.perf_counter()
+            scores = evaluate(pop, generation=r)
+            if r:  # round 0 traces the graphs
+                times[p].append(time.perf_counter() - started)
+                best[p].append(float(scores.max()))
+    med = {p: statistics.median(t) for p, t in times.items()}
+    sizes = (f"population {population}, k {k} of {features} features, {images} synthetic images, {epochs} epochs; "
+             f"bf16 native here: {bf16_is_native()}")
+    spread = {p: f"median of {len(t)}, range {min(t):.3g}-{max(t):.3g} s" for p, t in times.items()}
+    return [{"name": "GA generation, batched fitness, bf16", "figure": med["bf16"], "unit": "s/generation",
+             "baseline": f"fp32: {med['fp32']:.3g} s/generation", "ratio": med["fp32"] / med["bf16"],
+             "notes": f"{sizes}; ratio = fp32 / bf16 time (> 1: bf16 faster); bf16 {spread['bf16']}, "
+                      f"fp32 {spread['fp32']}; best fitness per round fp32 {best['fp32']}, bf16 {best['bf16']}"}]
+
+
 # -- PCA -------------------------------------------------------------------------------------
 def peak_rss_mb() -> float:
     """This process's resident-set high-water mark (VmHWM). Not ``ru_maxrss``: on Linux that keeps
@@ -193,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--pca-batch-size", type=int, default=1024)
     parser.add_argument("--skip-ga", action="store_true")
     parser.add_argument("--skip-pca", action="store_true")
+    parser.add_argument("--precision-rounds", type=int, default=0,
+                        help="also time GA generations in fp32 vs bf16 fitness, alternating, this many rounds")
     parser.add_argument("--quick", action="store_true",
                         help="256 images, population 20, k 1000, 2 epochs, 3 baseline individuals, "
                              "PCA 600/2400 x 512 in batches of 250.")
@@ -208,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     rows = []
     if not args.skip_ga:
         rows += ga_rows(args.images, args.features, args.population, args.k, args.epochs, args.baseline_individuals)
+    if args.precision_rounds:
+        rows += ga_precision_rows(args.images, args.features, args.population, args.k, args.epochs,
+                                  args.precision_rounds)
     if not args.skip_pca:
         rows += pca_rows(sorted(args.pca_rows), args.pca_width, args.pca_components, args.pca_batch_size)
     print()

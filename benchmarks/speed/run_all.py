@@ -146,8 +146,10 @@ def render_markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
 
 
 def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_OUT,
-            package: str = "aesthetic.benchmarks.speed", command: str | None = None) -> dict[str, Any]:
-    """Run the benchmarks, write ``speed.md`` and ``speed.json`` into ``out``, return what was written."""
+            package: str = "aesthetic.benchmarks.speed", command: str | None = None,
+            name: str = "speed", extra: Sequence[str] = ()) -> dict[str, Any]:
+    """Run the benchmarks, write ``<name>.md`` and ``<name>.json`` (``speed`` by default) into ``out``,
+    return what was written. ``extra``: options passed on to every benchmark run (with ``only``)."""
     from aesthetic.fileio import atomic_write_text
 
     modules = discover(package)
@@ -157,7 +159,7 @@ def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_O
             raise SystemExit(f"--only: no benchmark named {', '.join(unknown)} "
                              f"(found: {', '.join(m.rsplit('.', 1)[-1] for m in modules) or 'none'})")
         modules = [m for m in modules if m.rsplit(".", 1)[-1] in only]
-    argv = ["--quick"] if quick else []
+    argv = (["--quick"] if quick else []) + list(extra)
     rows: list[dict[str, Any]] = []
     for module in modules:
         log.info("running %s %s", module, " ".join(argv))
@@ -167,8 +169,8 @@ def run_all(quick: bool = False, only: Sequence[str] = (), out: Path = DEFAULT_O
             "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "device": device(), "quick": quick, "benchmarks": modules}
     out = Path(out)
-    atomic_write_text(out / "speed.json", json.dumps({**info, "rows": rows}, indent=2, default=str))
-    atomic_write_text(out / "speed.md", render_markdown(rows, info))
+    atomic_write_text(out / f"{name}.json", json.dumps({**info, "rows": rows}, indent=2, default=str))
+    atomic_write_text(out / f"{name}.md", render_markdown(rows, info))
     return {**info, "rows": rows}
 
 
@@ -177,12 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes in every benchmark")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="run only these (e.g. bench_predict)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for speed.md and speed.json")
+    parser.add_argument("--name", default="speed", help="result files NAME.md and NAME.json (default speed)")
+    parser.add_argument("--arg", action="append", default=[], metavar="OPTION",
+                        help="an option passed to every benchmark run, e.g. --arg=--rows=100000 (use with --only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command = "python -m aesthetic.benchmarks.speed.run_all " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    result = run_all(args.quick, args.only, args.out, command=command.strip())
-    print((args.out / "speed.md").read_text())
+    result = run_all(args.quick, args.only, args.out, command=command.strip(), name=args.name, extra=args.arg)
+    print((args.out / f"{args.name}.md").read_text())
     return 1 if any(r["figure"] is None and str(r["notes"]).startswith("FAILED") for r in result["rows"]) else 0
 
 

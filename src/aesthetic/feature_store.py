@@ -109,11 +109,83 @@ def _decode_str(values: np.ndarray) -> np.ndarray:
     return np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values], dtype=object)
 
 
+def _read_strings(ds, rows) -> np.ndarray:
+    """``ds[rows]`` of a utf-8 string dataset as an object array of str."""
+    return _decode_str(ds[rows])
+
+
+class StringColumn(Sequence[str]):
+    """One per-image string column of a store (``ids``, ``paths`` or ``errors``), read from disk on demand.
+
+    A store of 10^7 images holds about 1 GB of these strings as Python objects, so they are never
+    loaded at open: ``column[i]`` reads one string, ``column[rows]`` (slice, bool mask or indices)
+    an object array of them, and iteration reads blocks of ``chunk_rows``. ``np.asarray(column)``
+    reads it all, for callers that want the whole column.
+    """
+
+    def __init__(self, store: "FeatureStore", key: str, chunk_rows: int = 65536):
+        self._store, self.key, self.chunk_rows = store, key, int(chunk_rows)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            n = len(self)
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(f"row {int(key)} out of range for a store of {n} rows")
+            return str(self._take(np.array([i], dtype=np.int64))[0])
+        return self._take(self._store._rows(key))
+
+    def _take(self, idx: np.ndarray) -> np.ndarray:
+        """The strings at row indices ``idx`` (any order, repeats allowed), as an object array."""
+        store = self._store
+        out = np.empty(len(idx), dtype=object)
+        if len(idx) == 0:
+            return out
+        if idx.min() < 0 or idx.max() >= len(store):
+            raise IndexError(f"rows out of range for a store of {len(store)} rows")
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        file_of = np.searchsorted(store._offsets, sorted_idx, side="right") - 1
+        for k in np.unique(file_of):
+            sel = file_of == k
+            local = sorted_idx[sel] - store._offsets[k]
+            lo, hi = int(local[0]), int(local[-1]) + 1
+            ds = store._files[k][self.key]
+            if hi - lo <= 4 * len(local):  # dense enough: one contiguous read
+                out[order[sel]] = _read_strings(ds, slice(lo, hi))[local - lo]
+            else:
+                uniq, inverse = np.unique(local, return_inverse=True)
+                out[order[sel]] = _read_strings(ds, uniq)[inverse]
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), self.chunk_rows):
+            yield from self[start:start + self.chunk_rows].tolist()
+
+    def __contains__(self, value: object) -> bool:
+        return any(v == value for v in self)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def tolist(self) -> list[str]:
+        return list(self)
+
+    def __repr__(self) -> str:
+        return f"<StringColumn {self.key!r} of {len(self)} rows from {self._store.source}>"
+
+
 class FeatureStore:
     """Read-only view over one store file or a shard manifest, in row order.
 
-    Small per-image columns (ids, labels, status) are loaded at open; features
-    are read lazily by rows with :meth:`read`, :meth:`features` or :meth:`iter_chunks`.
+    The numeric per-image columns (labels, status: 5 bytes a row) are loaded at open; the string
+    columns ``ids``, ``paths`` and ``errors`` are :class:`StringColumn` views read on demand, and
+    features are read lazily by rows with :meth:`read`, :meth:`features` or :meth:`iter_chunks`,
+    so a store opens in the same time and memory whatever its number of rows.
     """
 
     def __init__(self, files: Sequence[PathLike], source: PathLike | None = None):
@@ -150,12 +222,15 @@ class FeatureStore:
                 raise FeatureStoreError(f"{p}: branches differ from {files[0]}")
         counts = [len(f["ids"]) for f in self._files]
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        for p, f in zip(files, self._files):
+            if not len(f["paths"]) == len(f["errors"]) == len(f["ids"]):
+                raise FeatureStoreError(f"{p}: its ids, paths and errors columns differ in length")
         cat = lambda key: np.concatenate([f[key][()] for f in self._files]) if self._files else None  # noqa: E731
-        self.ids = _decode_str(cat("ids"))
-        self.paths = _decode_str(cat("paths"))
+        self.ids = StringColumn(self, "ids")
+        self.paths = StringColumn(self, "paths")
+        self.errors = StringColumn(self, "errors")
         self.labels = cat("labels").astype(np.float32)
         self.status = cat("status").astype(np.int8)
-        self.errors = _decode_str(cat("errors"))
         self.widths = {b: int(first["features"][b].shape[1]) for b in self.branches}
 
     # -- construction
@@ -238,7 +313,7 @@ class FeatureStore:
         if rows is None:
             return np.arange(len(self), dtype=np.int64)
         if isinstance(rows, slice):
-            return np.arange(len(self), dtype=np.int64)[rows]
+            return np.arange(*rows.indices(len(self)), dtype=np.int64)
         rows = np.asarray(rows)
         if rows.dtype == bool:
             return np.flatnonzero(rows)
@@ -299,7 +374,7 @@ class FeatureStore:
     def failures(self) -> list[tuple[str, str]]:
         """(path, reason) of every failed image."""
         bad = np.flatnonzero(self.status == STATUS_FAILED)
-        return [(str(self.paths[i]), str(self.errors[i])) for i in bad]
+        return list(zip(self.paths[bad].tolist(), self.errors[bad].tolist()))
 
 
 def merge_stores(parts: Sequence[PathLike], out: PathLike, *, compression: str | None = None,
@@ -312,11 +387,14 @@ def merge_stores(parts: Sequence[PathLike], out: PathLike, *, compression: str |
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
             for key in ("format", "format_version", "branches", "metadata"):
                 f.attrs[key] = src._files[0].attrs[key]
-            f.create_dataset("ids", data=src.ids, dtype=_STR)
-            f.create_dataset("paths", data=src.paths, dtype=_STR)
+            for key in ("ids", "paths", "errors"):  # streamed part by part: never the whole column in memory
+                column = f.create_dataset(key, shape=(n,), dtype=_STR)
+                for k, part in enumerate(src._files):
+                    lo, hi = int(src._offsets[k]), int(src._offsets[k + 1])
+                    if hi > lo:
+                        column[lo:hi] = part[key][()]
             f.create_dataset("labels", data=src.labels)
             f.create_dataset("status", data=src.status)
-            f.create_dataset("errors", data=src.errors, dtype=_STR)
             group = f.create_group("features")
             for b in src.branches:
                 ds = group.create_dataset(

@@ -8,8 +8,9 @@ from typing import Any, List, Optional
 
 import typer
 
-from aesthetic.cli_utils import EXIT_FAILED, console, esc, guarded, warn
+from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, guarded, warn
 from aesthetic.outputs import check_output_file
+from aesthetic.precision import PRECISIONS
 
 MAX_ROWS_SHOWN = 50
 
@@ -74,6 +75,9 @@ def register(app: typer.Typer) -> None:
                                        "(plus mean_score,score_std after p_aesthetic for a score bundle)."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1, help="Images scored per model call."),
+        precision: Optional[str] = typer.Option(
+            None, help="fp32 | bf16 | auto: compute precision of the feature networks (full bundles); "
+                       "default: the precision the bundle's features were extracted in."),
     ) -> None:
         """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
         never fatal (exit 1 only when no image at all could be scored)."""
@@ -83,7 +87,9 @@ def register(app: typer.Typer) -> None:
         if student and not bundle.is_dir():
             raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
                               f"{model} --end-to-end` first")
-        loaded = load_model(bundle)
+        if precision is not None and precision not in PRECISIONS:
+            raise UserError(f"--precision {precision}: expected fp32, bf16 or auto")
+        loaded = load_model(bundle, precision=precision)
         paths, skipped = expand_images(images)
         if out is not None:  # checked before scoring: an input CSV is never overwritten
             check_output_file(out, what="predictions CSV", inputs=[*images, *paths])

@@ -631,12 +631,20 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return read_json(file, METRICS_FILE, BundleError) if file.is_file() else {}
 
 
-def load_model(path: PathLike) -> AestheticModel | StudentModel:
-    """Load a bundle directory: an :class:`AestheticModel` (full) or a :class:`StudentModel`."""
+def load_model(path: PathLike, precision: str | None = None) -> AestheticModel | StudentModel:
+    """Load a bundle directory: an :class:`AestheticModel` (full) or a :class:`StudentModel`.
+
+    ``precision`` (``fp32 | bf16 | auto``) replaces, in this copy only, the precision the full
+    bundle's feature extractor was recorded with (None keeps it; bundles made before precisions
+    existed were fp32). A student is one saved Keras model and runs as saved."""
     path = Path(path)
     config = _read_config(path)
     validate_bundle_config(config, path / CONFIG_FILE)
     kind = config.get("kind")
+    if kind == "full" and precision is not None:
+        from aesthetic.precision import check_precision
+
+        config["extractor"] = {**config["extractor"], "precision": check_precision(precision)}
     if kind == "full":
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.genetic_selection.io import load_selector
