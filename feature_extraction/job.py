@@ -282,6 +282,15 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
         return _extract_locked(manifest, out, work, config, fx, identity, overwrite, progress)
 
 
+def job_metadata(identity: dict, fx: FeatureExtractor, manifest: Manifest, **extra: Any) -> dict[str, Any]:
+    """The metadata every store (or shard) of an extraction job carries, whichever engine wrote it: the job
+    identity, the extractor config, library versions and the files the input listing saw and did not use
+    (the first MAX_SKIPPED_RECORDED with their reason, and how many in all)."""
+    return {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
+            "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
+            "skipped_total": len(manifest.skipped), **extra}
+
+
 def _extract_locked(manifest: Manifest, out: Path, work: Path, config: ExtractionConfig, fx: FeatureExtractor,
                     identity: dict, overwrite: bool, progress: bool) -> ExtractionSummary:
     start = time.perf_counter()
@@ -307,9 +316,7 @@ def _extract_locked(manifest: Manifest, out: Path, work: Path, config: Extractio
     resumed = len(chunks) - len(todo)
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
-    metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
-                "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
-                "skipped_total": len(manifest.skipped)}
+    metadata = job_metadata(identity, fx, manifest)
     remaining = sum(len(rows) for _, rows in todo)
     n_branches = len(fx.branches)
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from aesthetic.raycluster import local_cluster_options, protect_token_file
+from aesthetic.raycluster import init_ray
 
 from .errors import SelectionError
 from .fitness import ArraySource, FCFitness, StoreSource
@@ -170,8 +170,7 @@ class RayFitness:
 
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, logging_level=logging.WARNING, **local_cluster_options(self.address))
-            protect_token_file()
+            init_ray(self.address, logging_level=logging.WARNING)
         # Freed when this object goes away (the GA drops its evaluator when a run ends or fails).
         self._actors, self._started_ray = [], started
         self._finalizer = weakref.finalize(self, _release, self._actors, started)
