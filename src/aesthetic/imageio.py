@@ -504,21 +504,33 @@ class Letterbox(BaseModel):
 
 
 class Resize(BaseModel):
-    """Squash to a fixed ``height x width`` (how NIMA was trained, at 224 x 224)."""
+    """Squash to a fixed ``height x width`` (how NIMA was trained, at 224 x 224).
+
+    ``interpolation``: ``"area"`` (pixel-area averaging when shrinking, bilinear when enlarging) or
+    ``"nearest"``: PIL's nearest neighbour (``cv2.INTER_NEAREST_EXACT`` is bit-exact with it), which is
+    ``keras.utils.load_img``'s default and so what idealo's NIMA was trained and evaluated on; the
+    NIMA file scores AVA photos up to a rating point lower, and in another order, with area averaging.
+    """
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["resize"] = "resize"
     height: int = Field(224, gt=0)
     width: int = Field(224, gt=0)
+    interpolation: Literal["area", "nearest"] = "area"
 
     def output_shape(self, height: int, width: int) -> tuple[int, int]:
         return self.height, self.width
 
     def apply(self, image: np.ndarray) -> np.ndarray:
+        if self.interpolation == "nearest":
+            if image.shape[:2] == (self.height, self.width):
+                return image
+            return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_NEAREST_EXACT)
         return _resize(image, self.height, self.width)
 
     def describe(self) -> str:
-        return f"resize({self.height}x{self.width})"
+        how = "" if self.interpolation == "area" else f", {self.interpolation}"
+        return f"resize({self.height}x{self.width}{how})"
 
 
 InputPolicy = Union[MaxSide, Letterbox, Resize]
