@@ -203,7 +203,7 @@ def sections():
          "efficientnet = \"none\" }`), or `aesthetic.feature_extraction.ExtractionConfig` in Python. The "
          "config (minus `workers`) is part of a job's identity: a killed job resumes only with the same "
          "images and settings. It is saved in the store's metadata. Each branch resizes with its own input "
-         "policy (multigap `max_side(996)`, efficientnet `letterbox(600)`, mobilenet `resize(224x224)`), "
+         "policy (multigap `max_side(996)`, efficientnet `letterbox(600)`, mobilenet `resize(224x224, nearest)`), "
          "recorded per branch in the store.",
          [ExtractionConfig, MaxSide, Letterbox, Resize]),
         ("Labels",

@@ -516,7 +516,9 @@ class Resize(BaseModel):
     kind: Literal["resize"] = "resize"
     height: int = Field(224, gt=0)
     width: int = Field(224, gt=0)
-    interpolation: Literal["area", "nearest"] = "area"
+    interpolation: Literal["area", "nearest"] = Field(
+        "area", description="area: pixel-area average when shrinking, bilinear when enlarging; nearest: PIL's "
+                            "nearest neighbour, as keras load_img (NIMA's input)")
 
     def output_shape(self, height: int, width: int) -> tuple[int, int]:
         return self.height, self.width
