@@ -36,7 +36,8 @@ from pydantic import Field
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
-from aesthetic.imageio import DEFAULT_MAX_PIXELS, decode_groups
+from aesthetic.imageio import (DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_FILE_BYTES, ReadPolicy,
+                               decode_groups, reading_with)
 from aesthetic.progress import Progress
 from .extractor import ExtractorConfig, FeatureExtractor
 
@@ -56,14 +57,24 @@ class ExtractionConfig(ExtractorConfig):
     dtype: Literal["float16", "float32"] = "float16"
     compression: Optional[Literal["gzip", "lzf"]] = None
     workers: int = Field(4, ge=1, description="decode/resize threads")
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, gt=0,
+                                description=ReadPolicy.model_fields["max_file_bytes"].description)
+    max_decode_bytes: int = Field(DEFAULT_MAX_DECODE_BYTES, gt=0,
+                                  description=ReadPolicy.model_fields["max_decode_bytes"].description)
+
+    def read_policy(self) -> ReadPolicy:
+        """The limits every read of this job obeys (local engine; Ray workers apply ``max_pixels`` only)."""
+        return ReadPolicy(max_file_bytes=self.max_file_bytes, max_decode_bytes=self.max_decode_bytes,
+                          max_pixels=self.max_pixels)
 
     def build_extractor(self) -> FeatureExtractor:
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet)."""
         return self.build(workers=self.workers)
 
     def resume_key(self) -> dict:
-        """Fields that must match for parts on disk to be reused (not batch size of decode threads)."""
-        return self.model_dump(exclude={"workers"})
+        """Fields that must match for parts on disk to be reused: not the decode threads, nor the byte limits
+        of reading (they decide which files are refused, never the features of a file that is read)."""
+        return self.model_dump(exclude={"workers", "max_file_bytes", "max_decode_bytes"})
 
 
 @dataclass
@@ -278,7 +289,7 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     fx = extractor or config.build_extractor()  # resolves and hashes the weights; builds no network yet
     identity = job_identity(manifest, config, fx)
     work = parts_dir(out)
-    with job_lock(out):
+    with job_lock(out), reading_with(config.read_policy()):
         return _extract_locked(manifest, out, work, config, fx, identity, overwrite, progress)
 
 

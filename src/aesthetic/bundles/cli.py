@@ -8,10 +8,13 @@ from typing import Any, List, Optional
 
 import typer
 
-from aesthetic.cli_utils import EXIT_FAILED, console, esc, guarded, warn
+from aesthetic.cli_utils import EXIT_FAILED, ConfigSpec, config_option, console, esc, guarded, warn
+from aesthetic.imageio import ReadPolicy, reading_with
 from aesthetic.outputs import check_output_file
 
 MAX_ROWS_SHOWN = 50
+#: `predict`'s settings: the limits of reading a photo (its options and its --config keys).
+READ = ConfigSpec(ReadPolicy)
 
 
 def expand_images(specs: List[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -74,11 +77,18 @@ def register(app: typer.Typer) -> None:
                                        "(plus mean_score,score_std after p_aesthetic for a score bundle)."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1, help="Images scored per model call."),
+        config: Optional[Path] = config_option(),
+        max_file_bytes: Optional[int] = READ.option("max_file_bytes"),
+        max_decode_bytes: Optional[int] = READ.option("max_decode_bytes"),
+        max_pixels: Optional[int] = READ.option("max_pixels"),
     ) -> None:
         """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
-        never fatal (exit 1 only when no image at all could be scored)."""
+        never fatal (exit 1 only when no image at all could be scored).
+        Settings: ReadPolicy (docs/configuration.md), from --config and the options."""
         from aesthetic.bundles.model import STUDENT_DIR, BundleError, load_model
 
+        limits = READ.build(config, {"max_file_bytes": max_file_bytes, "max_decode_bytes": max_decode_bytes,
+                                     "max_pixels": max_pixels})
         bundle = model / STUDENT_DIR if student else model
         if student and not bundle.is_dir():
             raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
@@ -87,7 +97,8 @@ def register(app: typer.Typer) -> None:
         paths, skipped = expand_images(images)
         if out is not None:  # checked before scoring: an input CSV is never overwritten
             check_output_file(out, what="predictions CSV", inputs=[*images, *paths])
-        result = loaded.predict(paths, batch_size=batch_size).with_skipped(skipped)
+        with reading_with(limits):
+            result = loaded.predict(paths, batch_size=batch_size).with_skipped(skipped)
         if out is not None:
             result.to_csv(out)
         if _print_predictions(result, loaded.kind, out) == 0:
