@@ -217,3 +217,22 @@ def photo_bytes(astronaut) -> bytes:
     if photo is not None and photo.is_file():
         return photo.read_bytes()
     return cv2.imencode(".jpg", astronaut[:, :, ::-1])[1].tobytes()
+
+
+class PlantedRedScorer:
+    """A scorer for report tests: P(aesthetic) = mean red level / 255, so the score is planted in each image."""
+
+    name = "fake-red"
+    kind = "model"
+    threshold = 0.5
+    inclusive = True
+    probabilistic = True
+    score_label = "P(aesthetic)"
+
+    def score_images(self, images):
+        return np.array([im[..., 0].mean() / 255.0 for im in images])
+
+
+@pytest.fixture(scope="session")
+def red_scorer() -> PlantedRedScorer:
+    return PlantedRedScorer()

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from aesthetic.bundles import cli as bundles_cli
-from aesthetic.classifier import cli as classifier_cli
+from aesthetic.cli import app
 from aesthetic.feature_store import FeatureStore
 from aesthetic.bundles.model import load_model
 from aesthetic.classifier.scores import RATINGS, ScoreRule, distribution_mean, distribution_std
@@ -21,24 +19,11 @@ from aesthetic.classifier.scores import RATINGS, ScoreRule, distribution_mean, d
 runner = CliRunner()
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """aesthetic (test app)"""
-
-    classifier_cli.register(app)
-    bundles_cli.register(app)
-    return app
-
-
-APP = make_app()
 FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25", "--no-sensitivity"]
 
 
 def invoke(*args):
-    return runner.invoke(APP, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
