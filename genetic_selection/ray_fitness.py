@@ -29,6 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from aesthetic.feature_store import FeatureStore
 from aesthetic.raycluster import init_ray
 
 from .errors import SelectionError
@@ -48,8 +49,6 @@ class _StoreSourceRecipe:
     chunk_rows: int
 
     def build(self) -> StoreSource:
-        from aesthetic.feature_store import FeatureStore
-
         return StoreSource(FeatureStore.open(self.store_path), list(self.branches), self.rows, self.labels,
                            self.chunk_rows)
 

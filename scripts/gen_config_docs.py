@@ -50,18 +50,6 @@ DESCRIPTIONS: dict[str, str] = {
     "LabelRule.score_column": "CSV column of mean scores (`mean`).",
     "LabelRule.distribution_column": "CSV column of ten space-separated vote counts (`distribution`).",
     # classifier and distillation
-    "FCConfig.hidden": "Widths of the hidden Dense -> BatchNorm -> ReLU -> Dropout blocks.",
-    "FCConfig.dropout": "Dropout rate after every hidden block.",
-    "FCConfig.l2": "L2 penalty on the hidden Dense kernels.",
-    "FCConfig.learning_rate": "Adam learning rate.",
-    "FCConfig.batch_size": "Rows per training step.",
-    "FCConfig.epochs": "Most epochs; early stopping usually ends sooner.",
-    "FCConfig.patience": "Epochs without a better validation loss before stopping (the best epoch is restored).",
-    "FCConfig.validation_fraction": "Share of source images held out (stratified, augmented copies kept with their source) for early stopping and the threshold.",
-    "FCConfig.class_weight": "`balanced` weights each class n / (2 n_class), so an imbalanced set does not collapse to 'not'.",
-    "FCConfig.threshold_metric": "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, validation) scores; saved in the bundle.",
-    "FCConfig.calibration": "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in config.json and applied at predict time; `none`: the network's own sigmoid.",
-    "FCConfig.seed": "Seed of the split, the initial weights and dropout.",
     "DistillConfig.calibration": "Inherited from FCConfig; a distilled student keeps its validation-row threshold and is not calibrated.",
     "DistillConfig.threshold_folds": "Inherited from FCConfig; not used by distillation (threshold on the validation rows).",
     "DistillConfig.temperature": "T: teacher and student logits are divided by T in the soft term (scaled by T^2).",
@@ -292,7 +280,7 @@ def bounds(metadata) -> str:
 
 
 def describe(owner: str, name: str, own: str | None) -> str:
-    text = own or DESCRIPTIONS.get(f"{owner}.{name}")
+    text = DESCRIPTIONS.get(f"{owner}.{name}") or own  # an entry here overrides an inherited description
     if not text:
         raise KeyError(f"{owner}.{name} has no description: add Field(description=...) or an entry in "
                        f"DESCRIPTIONS in {Path(__file__).name}")

@@ -31,6 +31,7 @@ from aesthetic.feature_extraction.nima import default_weights_path
 from aesthetic.classifier.scores import ScoreRule, score_targets, target_means, train_score_head
 from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
                                               readable_sources, row_kinds)
+from aesthetic.feature_extraction import FeatureExtractor
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, c
                      ) -> tuple[Path | None, dict[str, Any]]:
     """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
     record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
-    from aesthetic.feature_extraction import FeatureExtractor
 
     originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
     ids = [store.ids[r] for r in originals]
