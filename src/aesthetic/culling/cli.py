@@ -63,12 +63,12 @@ def register(app: typer.Typer) -> None:
             raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
                               f"{model} --end-to-end` first")
         loaded = load_model(bundle)
-        with reading_with(settings.read_policy()):
-            result = cull(loaded, manifest.paths, settings.grouping(), batch_size=batch_size, workers=workers,
-                          progress=not no_progress, skipped=manifest.skipped)
         flags = CULL.command_flags(settings.model_dump()) + (["--student"] if student else []) \
             + ([f"--explain={explain}", f"--explain-samples={explain_samples}"] if explain else [])
-        _write_and_show(result, loaded, model, photos, out, flags, explain, explain_samples, no_progress)
+        with reading_with(settings.read_policy()):  # scoring, explanations and the page's thumbnails
+            result = cull(loaded, manifest.paths, settings.grouping(), batch_size=batch_size, workers=workers,
+                          progress=not no_progress, skipped=manifest.skipped)
+            _write_and_show(result, loaded, model, photos, out, flags, explain, explain_samples, no_progress)
 
 
 def _write_and_show(result, loaded, model: Path, photos: list[str], out: Path, flags: list[str],
