@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Mapping, Optional
 
 import typer
 
 from aesthetic.bundles.scoring import ModelChoiceError, resolve_model, score_function
-from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, guarded, warn
+from aesthetic.cli_utils import EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded, warn
 from aesthetic.precision import PRECISIONS
+from aesthetic.explain.pipeline import ExplainConfig
+from aesthetic.explain.superpixels import SegmentationConfig
+
+#: `explain`'s settings: ExplainConfig's fields are its --config keys (``segmentation`` a table) and, with
+#: SegmentationConfig's, its options.
+EXPLAIN = ConfigSpec(ExplainConfig)
+SEGMENTATION = ConfigSpec(SegmentationConfig)
+
+
+def explain_settings(config_file: Optional[Path], given: Mapping[str, Any], segmentation: Mapping[str, Any]
+                     ) -> ExplainConfig:
+    """ExplainConfig from ``config_file`` overridden by the options ``given`` and the ``segmentation``
+    options (None = not given; ``seed`` seeds both the sampling and the superpixels)."""
+    values = EXPLAIN.merge(config_file, given)
+    overrides = {k: v for k, v in segmentation.items() if v is not None}
+    overrides.setdefault("seed", values["seed"])
+    seg = {**values["segmentation"].model_dump(), **overrides}
+    return ExplainConfig.model_validate({**values, "segmentation": SegmentationConfig.model_validate(seg)})
 
 
 def _load_model(path: Path, precision: str | None = None) -> Any:
@@ -39,44 +57,46 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Argument(..., help="Model bundle folder (full, or student)."),
         images: List[str] = typer.Argument(..., help="Photos: files, folders, globs or CSVs; several allowed."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and JSONs."),
-        method: str = typer.Option("both", help="lime | shap | both"),
-        samples: int = typer.Option(1000, "--samples", "-n", min=2, help="Perturbed samples per explanation."),
+        config: Optional[Path] = config_option(),
+        method: Optional[str] = typer.Option(None, help="lime | shap | both  [default: both]"),
+        samples: Optional[int] = EXPLAIN.option("num_samples", "--samples", "-n", min=2,
+                                                help="Perturbed samples per explanation."),
         through: str = typer.Option("full", help="full (both branches -> selection -> FC) | student"),
-        segmentation: str = typer.Option("slic", help="slic | quickshift | grid"),
-        n_segments: int = typer.Option(50, min=2, help="slic: target number of superpixels."),
-        compactness: float = typer.Option(10.0, help="slic: higher gives squarer superpixels."),
-        kernel_size: float = typer.Option(4.0, help="quickshift: kernel width."),
-        max_dist: float = typer.Option(200.0, help="quickshift: cut-off distance."),
-        baseline: str = typer.Option("mean", help="Fill for removed superpixels: mean | blur | "
-                                                  "superpixel_mean | gray | black."),
-        max_side: int = typer.Option(996, min=0, help="Explain a copy at most this long (0 = full size); "
-                                                      "996 = the largest branch input."),
-        batch_size: int = typer.Option(32, min=1, help="Perturbed images per model call."),
-        seed: int = typer.Option(0, help="Sampling seed."),
+        segmentation: Optional[str] = SEGMENTATION.option("method", "--segmentation", help="slic | quickshift | grid"),
+        n_segments: Optional[int] = SEGMENTATION.option("n_segments", min=2),
+        compactness: Optional[float] = SEGMENTATION.option("compactness"),
+        kernel_size: Optional[float] = SEGMENTATION.option("kernel_size"),
+        max_dist: Optional[float] = SEGMENTATION.option("max_dist"),
+        baseline: Optional[str] = EXPLAIN.option("baseline", help="Fill for removed superpixels: mean | blur | "
+                                                                  "superpixel_mean | gray | black."),
+        max_side: Optional[int] = EXPLAIN.option("max_side", min=0, help="Explain a copy at most this long "
+                                                                         "(0 = full size)."),
+        batch_size: Optional[int] = EXPLAIN.option("batch_size", min=1, help="Perturbed images per model call."),
+        seed: Optional[int] = EXPLAIN.option("seed", help="Sampling seed (LIME's masks, SHAP's coalitions, "
+                                                          "the superpixels)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
         precision: Optional[str] = typer.Option(
             None, help="fp32 | bf16 | auto: compute precision of the feature networks (full model); "
                        "default: the precision the bundle's features were extracted in."),
     ) -> None:
-        """Explain the aesthetic call on each photo: one PNG per photo and method, plus JSON weights."""
+        """Explain the aesthetic call on each photo: one PNG per photo and method, plus JSON weights.
+        Settings: ExplainConfig (docs/configuration.md; `segmentation` a table), from --config and the options."""
         import logging
         import time
 
         from aesthetic.data import load_manifest
         from aesthetic.explain.explanation import DEFAULT_THRESHOLD
-        from aesthetic.explain.pipeline import ExplainConfig, explain_file, output_stems
-        from aesthetic.explain.superpixels import SegmentationConfig
+        from aesthetic.explain.pipeline import explain_file, output_stems
         from aesthetic.imageio import ImageReadError
 
         logging.getLogger("shap").setLevel(logging.WARNING)  # shap logs its sampler plan at INFO
-        methods = {"both": ("lime", "shap"), "lime": ("lime",), "shap": ("shap",)}.get(method)
-        if methods is None:
+        methods = {"both": ("lime", "shap"), "lime": ("lime",), "shap": ("shap",), None: None}.get(method, ())
+        if methods == ():
             raise UserError(f"--method {method}: expected lime, shap or both")
-        config = ExplainConfig(
-            methods=methods, num_samples=samples, batch_size=batch_size, baseline=baseline,
-            max_side=max_side, seed=seed,
-            segmentation=SegmentationConfig(method=segmentation, n_segments=n_segments, compactness=compactness,
-                                            kernel_size=kernel_size, max_dist=max_dist, seed=seed))
+        settings = explain_settings(config, {"methods": methods, "num_samples": samples, "batch_size": batch_size,
+                                             "baseline": baseline, "max_side": max_side, "seed": seed},
+                                    {"method": segmentation, "n_segments": n_segments, "compactness": compactness,
+                                     "kernel_size": kernel_size, "max_dist": max_dist, "seed": seed})
         if precision is not None and precision not in PRECISIONS:
             raise UserError(f"--precision {precision}: expected fp32, bf16 or auto")
         manifest = load_manifest(images)
@@ -90,14 +110,14 @@ def register(app: typer.Typer) -> None:
         score_fn = score_function(loaded)
         threshold = float(getattr(loaded, "threshold", DEFAULT_THRESHOLD))
         console.print(f"explaining {len(manifest)} photo(s) through the {through} model ({esc(bundle)}), "
-                      f"{', '.join(methods)}, {samples} samples, {config.segmentation.describe()}, "
-                      f"baseline {baseline}, threshold {threshold:.3f}")
+                      f"{', '.join(settings.methods)}, {settings.num_samples} samples, "
+                      f"{settings.segmentation.describe()}, baseline {settings.baseline}, threshold {threshold:.3f}")
 
         failures, started = [], time.perf_counter()
         paths = [Path(p) for p in manifest.paths]
         for path, stem in zip(paths, output_stems(paths)):
             try:
-                result = explain_file(path, stem, out, score_fn, config,
+                result = explain_file(path, stem, out, score_fn, settings,
                                       extra={"model": str(bundle), "through": through},
                                       threshold=threshold, progress=not no_progress)
             except ImageReadError as exc:  # names the file already

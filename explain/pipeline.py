@@ -29,6 +29,7 @@ from aesthetic.explain.explanation import DEFAULT_THRESHOLD, Explanation
 from aesthetic.explain.perturb import BASELINES, DEFAULT_BASELINE, DEFAULT_BATCH_SIZE, ScoreFn, check_scores
 from aesthetic.explain.superpixels import SegmentationConfig, segment
 from aesthetic.feature_extraction.branches import largest_input_side
+from aesthetic.imageio import read_image
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,6 @@ def explain_file(path: Path, stem: str, out_dir: Path, score_fn: ScoreFn, config
     ``threshold``: the model's decision threshold on P(aesthetic), for the label shown.
     """
     from aesthetic.explain.plots import save_bar_chart, save_overlay
-    from aesthetic.imageio import read_image
 
     photo = read_image(path)
     image = working_copy(photo, config.max_side)

@@ -83,6 +83,8 @@ def register_extract(app: typer.Typer) -> None:
             "upscale", "--upscale/--no-upscale",
             help="Enlarge photos smaller than max side 996 (multigap) so features share one scale."),
         max_pixels: Optional[int] = EXTRACTION.option("max_pixels", help="Refuse larger images before decoding."),
+        max_file_bytes: Optional[int] = EXTRACTION.option("max_file_bytes"),
+        max_decode_bytes: Optional[int] = EXTRACTION.option("max_decode_bytes"),
         workers: Optional[int] = EXTRACTION.option("workers", help="Decode threads."),
         seed: Optional[int] = EXTRACTION.option("seed", help="Initialisation seed for branches without weights."),
         precision: Optional[str] = EXTRACTION.option(
@@ -105,7 +107,8 @@ def register_extract(app: typer.Typer) -> None:
         settings = EXTRACTION.merge(config, {
             "branches": names, "batch_size": batch_size, "chunk_size": chunk_size, "dtype": dtype,
             "compression": compression, "input_scale": input_scale, "upscale": upscale, "max_pixels": max_pixels,
-            "workers": workers, "seed": seed, "precision": precision})
+            "max_file_bytes": max_file_bytes, "max_decode_bytes": max_decode_bytes, "workers": workers, "seed": seed,
+            "precision": precision})
         from_file = {b: None if isinstance(v, str) and v.lower() == "none" else v for b, v in settings["weights"].items()}
         settings["weights"] = {**from_file, **parse_weights(weights or [], settings["branches"])}
         settings = EXTRACTION.build(None, settings)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from pydantic import BaseModel, Field
 
-from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, ReadPolicy, decode_batches, read_one
+from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, decode_batches, default_read_policy, read_one
 from aesthetic.precision import Precision, dtype_policy_scope, policy_name, resolve_precision
 from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
@@ -259,7 +259,7 @@ class FeatureExtractor:
     def load(self, path: str) -> tuple[Optional[dict[str, np.ndarray]], str]:
         """Decode and resize one file: (per-branch inputs, '') or (None, reason). Never raises for bad
         images: this is :func:`aesthetic.imageio.read_one`, the one bad-file policy."""
-        return read_one(path, self.resize, ReadPolicy(max_pixels=self.max_pixels))
+        return read_one(path, self.resize, default_read_policy().capped(self.max_pixels))
 
     def load_many(self, paths: Sequence[str]):
         """Decode in parallel threads through the one decode loop, order preserved."""

@@ -36,7 +36,8 @@ from pydantic import Field
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
-from aesthetic.imageio import DEFAULT_MAX_PIXELS, decode_groups
+from aesthetic.imageio import (DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_FILE_BYTES, ReadPolicy,
+                               decode_groups, reading_with)
 from aesthetic.progress import Progress
 from .extractor import ExtractorConfig, FeatureExtractor
 
@@ -56,14 +57,24 @@ class ExtractionConfig(ExtractorConfig):
     dtype: Literal["float16", "float32"] = "float16"
     compression: Optional[Literal["gzip", "lzf"]] = None
     workers: int = Field(4, ge=1, description="decode/resize threads")
+    max_file_bytes: int = Field(DEFAULT_MAX_FILE_BYTES, gt=0,
+                                description=ReadPolicy.model_fields["max_file_bytes"].description)
+    max_decode_bytes: int = Field(DEFAULT_MAX_DECODE_BYTES, gt=0,
+                                  description=ReadPolicy.model_fields["max_decode_bytes"].description)
+
+    def read_policy(self) -> ReadPolicy:
+        """The limits every read of this job obeys (local engine; Ray workers apply ``max_pixels`` only)."""
+        return ReadPolicy(max_file_bytes=self.max_file_bytes, max_decode_bytes=self.max_decode_bytes,
+                          max_pixels=self.max_pixels)
 
     def build_extractor(self) -> FeatureExtractor:
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet)."""
         return self.build(workers=self.workers)
 
     def resume_key(self) -> dict:
-        """Fields that must match for parts on disk to be reused (not batch size of decode threads)."""
-        return self.model_dump(exclude={"workers"})
+        """Fields that must match for parts on disk to be reused: not the decode threads, nor the byte limits
+        of reading (they decide which files are refused, never the features of a file that is read)."""
+        return self.model_dump(exclude={"workers", "max_file_bytes", "max_decode_bytes"})
 
 
 @dataclass
@@ -282,8 +293,18 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
     fx = extractor or config.build_extractor()  # resolves and hashes the weights; builds no network yet
     identity = job_identity(manifest, config, fx)
     work = parts_dir(out)
-    with job_lock(out):
+    with job_lock(out), reading_with(config.read_policy()):
         return _extract_locked(manifest, out, work, config, fx, identity, overwrite, progress)
+
+
+def job_metadata(identity: dict, fx: FeatureExtractor, manifest: Manifest, **extra: Any) -> dict[str, Any]:
+    """The metadata every store (or shard) of an extraction job carries, whichever engine wrote it: the job
+    identity, the extractor config, the precision its networks ran in, library versions and the files the input listing saw and did not use
+    (the first MAX_SKIPPED_RECORDED with their reason, and how many in all)."""
+    return {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
+            "library_versions": library_versions(),
+            "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
+            "skipped_total": len(manifest.skipped), **extra}
 
 
 def _extract_locked(manifest: Manifest, out: Path, work: Path, config: ExtractionConfig, fx: FeatureExtractor,
@@ -311,10 +332,7 @@ def _extract_locked(manifest: Manifest, out: Path, work: Path, config: Extractio
     resumed = len(chunks) - len(todo)
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
-    metadata = {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
-                "library_versions": library_versions(),
-                "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
-                "skipped_total": len(manifest.skipped)}
+    metadata = job_metadata(identity, fx, manifest)
     remaining = sum(len(rows) for _, rows in todo)
     n_branches = len(fx.branches)
 

@@ -3,8 +3,8 @@
 Scores an image with a 10-bin distribution over ratings 1..10; its mean score > 5 is
 AVA's "aesthetic" rule. Used as the peer baseline beside the project's models and
 as real pretrained weights for the mobilenet branch and the end-to-end student. It lives
-with the mobilenet branch, whose backbone and data settings (squash to 224 x 224, pixels
-to [-1, 1]) it shares.
+with the mobilenet branch, whose backbone and data settings (nearest-neighbour squash to
+224 x 224, pixels to [-1, 1]) it shares.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def mean_score(distribution: np.ndarray) -> np.ndarray:
 
 
 class NimaScorer:
-    """NIMA at its trained geometry (:data:`NIMA_DATA`: squash to 224x224, inputs scaled to [-1, 1])."""
+    """NIMA at its trained geometry (:data:`NIMA_DATA`: nearest-neighbour squash to 224x224, inputs in [-1, 1])."""
 
     name = "NIMA (MobileNet, AVA)"
 

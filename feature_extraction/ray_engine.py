@@ -42,12 +42,11 @@ import numpy as np
 
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
-from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.progress import Progress
-from aesthetic.raycluster import local_cluster_options, protect_token_file
+from aesthetic.raycluster import init_ray
 from .extractor import FeatureExtractor, shape_buckets
 from .job import (ExtractionConfig, ExtractionJobError, ExtractionSummary, identity_differences, job_identity, job_lock,
-                  part_matches, prepare_work_dir, refresh_labels, remove_stale_temporaries)
+                  job_metadata, part_matches, prepare_work_dir, refresh_labels, remove_stale_temporaries)
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +207,7 @@ def _ray_session(address: Optional[str]) -> Iterator[Any]:
         yield ray
         return
     env = {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    ray.init(address=address, runtime_env={"env_vars": env}, logging_level=logging.WARNING,
-             **local_cluster_options(address))
-    protect_token_file()
+    init_ray(address, runtime_env={"env_vars": env}, logging_level=logging.WARNING)
     try:
         yield ray
     finally:
@@ -385,9 +382,7 @@ def _extract_ray_locked(manifest: Manifest, manifest_path: Path, shard_dir: Path
             # Branch attributes need a built network: one worker builds it while the pipeline starts.
             attrs_ref = ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json)
             attrs = lru_cache(maxsize=1)(lambda: ray.get(attrs_ref))
-            metadata = {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
-                        "library_versions": library_versions(),
-                        "engine": "ray"}
+            metadata = job_metadata(identity, fx, manifest, engine="ray")
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
             for attempt in range(1, max_attempts + 1):
                 try:

@@ -29,7 +29,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from aesthetic.raycluster import local_cluster_options, protect_token_file
+from aesthetic.feature_store import FeatureStore
+from aesthetic.raycluster import init_ray
 
 from .errors import SelectionError
 from .fitness import ArraySource, FCFitness, StoreSource
@@ -48,8 +49,6 @@ class _StoreSourceRecipe:
     chunk_rows: int
 
     def build(self) -> StoreSource:
-        from aesthetic.feature_store import FeatureStore
-
         return StoreSource(FeatureStore.open(self.store_path), list(self.branches), self.rows, self.labels,
                            self.chunk_rows)
 
@@ -170,8 +169,7 @@ class RayFitness:
 
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, logging_level=logging.WARNING, **local_cluster_options(self.address))
-            protect_token_file()
+            init_ray(self.address, logging_level=logging.WARNING)
         # Freed when this object goes away (the GA drops its evaluator when a run ends or fails).
         self._actors, self._started_ray = [], started
         self._finalizer = weakref.finalize(self, _release, self._actors, started)

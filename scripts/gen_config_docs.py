@@ -50,18 +50,6 @@ DESCRIPTIONS: dict[str, str] = {
     "LabelRule.score_column": "CSV column of mean scores (`mean`).",
     "LabelRule.distribution_column": "CSV column of ten space-separated vote counts (`distribution`).",
     # classifier and distillation
-    "FCConfig.hidden": "Widths of the hidden Dense -> BatchNorm -> ReLU -> Dropout blocks.",
-    "FCConfig.dropout": "Dropout rate after every hidden block.",
-    "FCConfig.l2": "L2 penalty on the hidden Dense kernels.",
-    "FCConfig.learning_rate": "Adam learning rate.",
-    "FCConfig.batch_size": "Rows per training step.",
-    "FCConfig.epochs": "Most epochs; early stopping usually ends sooner.",
-    "FCConfig.patience": "Epochs without a better validation loss before stopping (the best epoch is restored).",
-    "FCConfig.validation_fraction": "Share of source images held out (stratified, augmented copies kept with their source) for early stopping and the threshold.",
-    "FCConfig.class_weight": "`balanced` weights each class n / (2 n_class), so an imbalanced set does not collapse to 'not'.",
-    "FCConfig.threshold_metric": "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, validation) scores; saved in the bundle.",
-    "FCConfig.calibration": "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in config.json and applied at predict time; `none`: the network's own sigmoid.",
-    "FCConfig.seed": "Seed of the split, the initial weights and dropout.",
     "DistillConfig.calibration": "Inherited from FCConfig; a distilled student keeps its validation-row threshold and is not calibrated.",
     "DistillConfig.threshold_folds": "Inherited from FCConfig; not used by distillation (threshold on the validation rows).",
     "DistillConfig.temperature": "T: teacher and student logits are divided by T in the soft term (scaled by T^2).",
@@ -189,7 +177,8 @@ def sections():
     from aesthetic.explain.superpixels import SegmentationConfig
     from aesthetic.feature_extraction import ExtractionConfig
     from aesthetic.genetic_selection import BranchPCA, GeneticSelector
-    from aesthetic.imageio import Letterbox, MaxSide, Resize
+    from aesthetic.culling.config import CullConfig, GroupingConfig
+    from aesthetic.imageio import Letterbox, MaxSide, ReadPolicy, Resize
     from aesthetic.data import LabelRule
     from aesthetic.benchmarks.report.benchmark import BenchmarkOptions
     from aesthetic.benchmarks.report.suite import RobustnessSpec, SetSpec, SourceSpec, SplitSpec, SuiteSpec
@@ -202,11 +191,18 @@ def sections():
         ("Feature extraction",
          "`aesthetic extract` options and `--config` keys (`weights` as a table `{ multigap = \"imagenet\", "
          "efficientnet = \"none\" }`), or `aesthetic.feature_extraction.ExtractionConfig` in Python. The "
-         "config (minus `workers`) is part of a job's identity: a killed job resumes only with the same "
+         "config (minus `workers` and the byte limits of reading) is part of a job's identity: a killed job resumes only with the same "
          "images and settings. It is saved in the store's metadata. Each branch resizes with its own input "
-         "policy (multigap `max_side(996)`, efficientnet `letterbox(600)`, mobilenet `resize(224x224)`), "
+         "policy (multigap `max_side(996)`, efficientnet `letterbox(600)`, mobilenet `resize(224x224, nearest)`), "
          "recorded per branch in the store.",
          [ExtractionConfig, MaxSide, Letterbox, Resize]),
+        ("Reading photos and culling",
+         "Every command that reads photos obeys ReadPolicy: `aesthetic extract` (as ExtractionConfig's "
+         "`max_file_bytes`, `max_decode_bytes`, `max_pixels`), `aesthetic predict` (its `--config` keys) and "
+         "`aesthetic cull` (CullConfig: ReadPolicy plus GroupingConfig, its `--config` keys). A file over a "
+         "limit is skipped with its reason in the store, the CSV or the page; the run goes on. On the Ray "
+         "engine only `max_pixels` reaches the workers (they keep the default byte limits).",
+         [ReadPolicy, CullConfig, GroupingConfig]),
         ("Labels",
          "How a label file becomes 0/1 labels (`aesthetic train --labels FILE --label-source ... "
          "--score-threshold ... --margin ...`, or `aesthetic.data.load_labels(path, LabelRule(...))`). "
@@ -285,7 +281,7 @@ def bounds(metadata) -> str:
 
 
 def describe(owner: str, name: str, own: str | None) -> str:
-    text = own or DESCRIPTIONS.get(f"{owner}.{name}")
+    text = DESCRIPTIONS.get(f"{owner}.{name}") or own  # an entry here overrides an inherited description
     if not text:
         raise KeyError(f"{owner}.{name} has no description: add Field(description=...) or an entry in "
                        f"DESCRIPTIONS in {Path(__file__).name}")
@@ -361,9 +357,10 @@ def render() -> str:
              "artifact it produced) or an estimator's constructor parameters. Defaults are shown as Python "
              "values. The tables are generated by `scripts/gen_config_docs.py` from the code; do not edit them "
              "by hand. Command-line options: [cli.md](cli.md).", "",
-             "`aesthetic extract`, `select pca`, `select ga`, `train` and `benchmark` take `--config FILE`: a "
-             "TOML file whose keys are the fields of that command's table below (ExtractionConfig, BranchPCA, "
-             "GeneticSelector, FCConfig, BenchmarkOptions). Options given on the command line override the "
+             "`aesthetic extract`, `predict`, `cull`, `select pca`, `select ga`, `train`, `explain` and `benchmark` "
+             "take `--config FILE`: a TOML file whose keys are the fields of that command's table below "
+             "(ExtractionConfig, ReadPolicy, CullConfig, BranchPCA, GeneticSelector, FCConfig, ExplainConfig, "
+             "BenchmarkOptions). Options given on the command line override the "
              "file; an unknown key or a bad value is refused with a message naming the file and the key. "
              "For example, `aesthetic train features.h5 --out model --config fc.toml --epochs 50` with:", "",
              "```toml", "hidden = [256, 64]", "dropout = 0.4", "epochs = 100", "class_weight = \"none\"", "```", ""]

@@ -8,6 +8,8 @@ the folder named, where ../shared is absent (a fresh clone; simulate with AESTHE
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -182,3 +184,55 @@ def browser():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _png_bomb(path: Path, side: int = 10000, channels: int = 4) -> Path:
+    """A ``side x side`` PNG of zeros (RGBA by default): a few hundred KB that decode to ``side^2 x channels`` bytes."""
+    colour_type = {1: 0, 3: 2, 4: 6}[channels]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + side * channels)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, colour_type, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_png_bomb():
+    """``make_png_bomb(path, side=10000, channels=4)``: a decompression-bomb PNG made on the fly."""
+    return _png_bomb
+
+
+@pytest.fixture()
+def photo_bytes(astronaut) -> bytes:
+    """A real photo's JPEG bytes (the shared set's first curated photo when present, else the astronaut)."""
+    import cv2
+
+    data = shared_data_dir()
+    photo = data / "curated_vs_snapshot" / "images" / "img_0000.jpg" if data is not None else None
+    if photo is not None and photo.is_file():
+        return photo.read_bytes()
+    return cv2.imencode(".jpg", astronaut[:, :, ::-1])[1].tobytes()
+
+
+class PlantedRedScorer:
+    """A scorer for report tests: P(aesthetic) = mean red level / 255, so the score is planted in each image."""
+
+    name = "fake-red"
+    kind = "model"
+    threshold = 0.5
+    inclusive = True
+    probabilistic = True
+    score_label = "P(aesthetic)"
+
+    def score_images(self, images):
+        return np.array([im[..., 0].mean() / 255.0 for im in images])
+
+
+@pytest.fixture(scope="session")
+def red_scorer() -> PlantedRedScorer:
+    return PlantedRedScorer()

@@ -348,22 +348,28 @@ def test_a_non_image_error_names_its_kind_never_its_bytes(tmp_path, tiny_images)
         assert said in err.value.reason and "hunter2" not in str(err.value) and "SECRET" not in str(err.value)
 
 
-def test_a_local_ray_cluster_runs_no_dashboard_and_keeps_its_token_private(monkeypatch, tmp_path):
-    """Ray 2.60 cannot confine a local cluster to loopback (see aesthetic.raycluster): what can be
-    closed is closed, the dashboard off and the auth token (0644 as Ray writes it) made 0600."""
+def test_a_local_ray_cluster_runs_no_dashboard_on_loopback_and_keeps_its_token_private(monkeypatch, tmp_path):
+    """A local cluster: no dashboard, the node IP switched to loopback while it starts (restored after),
+    and the auth token (0644 as Ray writes it) made 0600. Joining a cluster changes none of Ray's settings.
+    The listening sockets of a real local cluster are checked in test_ray_scaleout.py."""
+    import os
+
     import ray
+    from ray._private import ray_constants
 
     from aesthetic.feature_extraction import ray_engine
-    from aesthetic.raycluster import local_cluster_options
+    from aesthetic.raycluster import LOOPBACK_SWITCH, local_cluster_options
 
     assert local_cluster_options(None) == local_cluster_options("local") == {"include_dashboard": False}
     assert local_cluster_options("auto") == {} and local_cluster_options("ray://head:10001") == {}
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(LOOPBACK_SWITCH, raising=False)
     token = tmp_path / ".ray" / "auth_token"
     calls = []
 
     def fake_init(**kw):
-        calls.append(kw)
+        calls.append({**kw, "switch": os.environ.get(LOOPBACK_SWITCH),
+                      "node_ip": ray._private.services.get_node_ip_address()})
         token.parent.mkdir(exist_ok=True)
         token.write_text("secret")
         token.chmod(0o644)  # as Ray 2.60 leaves it
@@ -375,4 +381,6 @@ def test_a_local_ray_cluster_runs_no_dashboard_and_keeps_its_token_private(monke
         with ray_engine._ray_session(address):
             assert token.stat().st_mode & 0o777 == 0o600
     assert calls[0]["include_dashboard"] is False and calls[0]["address"] is None
-    assert "include_dashboard" not in calls[1] and calls[1]["address"] == "auto"
+    assert calls[0]["switch"] == "0" and calls[0]["node_ip"] == "127.0.0.1"
+    assert "include_dashboard" not in calls[1] and calls[1]["address"] == "auto" and calls[1]["switch"] is None
+    assert LOOPBACK_SWITCH not in os.environ and ray_constants.ENABLE_RAY_CLUSTER is True  # restored

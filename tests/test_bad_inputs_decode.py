@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import cv2
@@ -24,30 +22,6 @@ from aesthetic.imageio import (DecodeBudget, ImageReadError, ReadPolicy, decode_
                                read_image, read_one)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_PHOTO = REPO.parent / "shared" / "data" / "curated_vs_snapshot" / "images" / "img_0000.jpg"
-
-
-def png_bomb(path: Path, side: int = 10000, channels: int = 4) -> Path:
-    """A ``side x side`` PNG of zeros (RGBA by default): a few hundred KB that decode to ``side^2 x channels`` bytes."""
-    colour_type = {1: 0, 3: 2, 4: 6}[channels]
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + side * channels)
-    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, colour_type, 0, 0, 0))
-                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-    return path
-
-
-@pytest.fixture()
-def photo_bytes(astronaut) -> bytes:
-    """A real photo's JPEG bytes (the shared set when present, else the astronaut)."""
-    if SHARED_PHOTO.is_file():
-        return SHARED_PHOTO.read_bytes()
-    return cv2.imencode(".jpg", astronaut[:, :, ::-1])[1].tobytes()
 
 
 @pytest.fixture()
@@ -87,8 +61,8 @@ def test_a_file_over_the_byte_cap_is_refused_unread(good_jpeg):
 
 # --------------------------------------------------------------------------- the decode budget counts bytes
 
-def test_the_rgba_bomb_is_refused_by_a_budget_that_counts_channels(tmp_path):
-    bomb = png_bomb(tmp_path / "bomb.png", side=4000)  # 4000^2 RGBA: 64 MB decoded + 48 MB RGB copy
+def test_the_rgba_bomb_is_refused_by_a_budget_that_counts_channels(tmp_path, make_png_bomb):
+    bomb = make_png_bomb(tmp_path / "bomb.png", side=4000)  # 4000^2 RGBA: 64 MB decoded + 48 MB RGB copy
     assert bomb.stat().st_size < 100_000
     policy = ReadPolicy(max_decode_bytes=100 * 2**20, max_pixels=10**9)
     image, reason = read_one(bomb, policy=policy)
@@ -133,9 +107,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 
 @pytest.mark.memory
-def test_two_rgba_bombs_in_two_threads_stay_within_the_budget(tmp_path):
+def test_two_rgba_bombs_in_two_threads_stay_within_the_budget(tmp_path, make_png_bomb):
     """10000 x 10000 RGBA PNGs of ~400 KB: before the byte budget one peaked at 4.8 GB, two at 9.3 GB."""
-    one = png_bomb(tmp_path / "bomb1.png")
+    one = make_png_bomb(tmp_path / "bomb1.png")
     two = tmp_path / "bomb2.png"
     two.write_bytes(one.read_bytes())
     proc = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(one), str(two)], capture_output=True,

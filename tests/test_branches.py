@@ -27,7 +27,7 @@ def test_each_branch_owns_its_data_settings():
     multigap, efficientnet, mobilenet = (get_branch(n).data_config for n in ("multigap", "efficientnet", "mobilenet"))
     assert multigap.policy == MaxSide(side=996, upscale=True) and multigap.min_side == 75
     assert efficientnet.policy == Letterbox(size=600)
-    assert mobilenet.policy == Resize(height=224, width=224)
+    assert mobilenet.policy == Resize(height=224, width=224, interpolation="nearest")  # NIMA's own, see test_nima_*
     assert largest_input_side() == 996
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
     for data in (multigap, mobilenet):  # [-1, 1] as keras.applications' own preprocess_input
@@ -126,6 +126,47 @@ def test_mobilenet_with_nima_reproduces_nima_distribution(nima_file, real_photos
     theirs, means = nima.predict_images(images)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
     assert np.all((means > 1) & (means < 10)) and np.ptp(means) > 0.05  # real, image-dependent ratings
+
+
+def test_nima_input_is_what_idealo_fed_it(nima_file, astronaut, tmp_path):
+    """NIMA's preprocessing equals idealo's evaluation pipeline, computed independently with Keras:
+    ``keras.utils.load_img(path, target_size=(224, 224))`` (PIL, nearest neighbour) then
+    ``keras.applications.mobilenet.preprocess_input`` ([-1, 1]). A PNG so both decode the same pixels."""
+    import cv2
+    import keras
+    from keras.applications.mobilenet import preprocess_input
+
+    from aesthetic.feature_extraction.nima import NIMA_DATA, NimaScorer
+    from aesthetic.imageio import read_image
+
+    photo = astronaut[40:440, 10:500]  # 400 x 490: squashed in both directions, shrunk unevenly
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), photo[:, :, ::-1])
+    reference = preprocess_input(np.asarray(keras.utils.load_img(path, target_size=(224, 224)), np.float32))
+    ours = NimaScorer(nima_file).preprocess([read_image(path)])[0]
+    np.testing.assert_array_equal(ours, reference)
+    assert ours.shape == (224, 224, 3) and ours.min() >= -1.0 and ours.max() <= 1.0
+    np.testing.assert_array_equal(NIMA_DATA.prepare(photo[:224, :224]), photo[:224, :224])
+
+
+def test_nima_ranks_the_rated_ava_photos_as_their_voters(nima_file, shared_data):
+    """The three AVA photos of rated_smoke (human means 4.80 < 5.21 < 5.64): NIMA at its trained input
+    orders them as the voters did and stays within one rating point of each (area-averaged inputs
+    gave 3.85, 4.45, 3.67: the wrong order, 0.95 to 2.0 points low)."""
+    import csv
+
+    from aesthetic.classifier.scores import rank_correlation
+    from aesthetic.feature_extraction.nima import NimaScorer
+    from aesthetic.imageio import read_image
+
+    folder = shared_data / "rated_smoke"
+    with open(folder / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["path"].startswith("images/ava_")]
+    assert len(rows) == 3
+    human = np.array([float(r["mean_score"]) for r in rows])
+    _, predicted = NimaScorer(nima_file).predict_images([read_image(folder / r["path"]) for r in rows])
+    assert rank_correlation(predicted, human) == pytest.approx(1.0)
+    assert np.all(np.abs(predicted - human) < 1.0), predicted
 
 
 def test_missing_and_wrong_weights_files_give_clear_errors(tmp_path, nima_file):

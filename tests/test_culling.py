@@ -251,16 +251,8 @@ def test_page_escapes_paths_and_embeds_every_thumbnail(tmp_path, astronaut):
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory, tiny_store) -> Path:
-    from aesthetic.classifier import cli as classifier_cli
-    import typer
+    from aesthetic.cli import app
 
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    classifier_cli.register(app)
     out = tmp_path_factory.mktemp("cull_model") / "model"
     res = runner.invoke(app, ["train", str(tiny_store), "--out", str(out), "--hidden", "8", "--epochs", "2",
                               "--validation-fraction", "0.25", "--no-sensitivity"])

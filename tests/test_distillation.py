@@ -85,6 +85,7 @@ def test_student_on_selected_features_learns_the_teacher():
     assert np.mean(p_t == p_s) > 0.85
 
 
+@pytest.mark.e2e  # trains a MobileNet on pixels: minutes; CI runs it in its e2e step
 def test_end_to_end_student_agrees_with_its_teacher_on_real_photos(mobilenet_store, tmp_path):
     """Teacher: FC on real NIMA-MobileNet features of 60 photos. Student: MobileNet on pixels (NIMA
     backbone, frozen) trained on the teacher's soft labels. On 24 held-out photos they must agree far

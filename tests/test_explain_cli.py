@@ -212,3 +212,25 @@ def test_explains_through_a_real_bundle(through, real_bundle, photos, tmp_path):
     assert saved["label"] == ("aesthetic" if expected >= model.threshold else "not aesthetic")
     assert saved["base_value"] + sum(e["weight"] for e in saved["superpixels"]) == pytest.approx(expected, abs=1e-5)
     assert cv2.imread(str(out / "wide.shap.png")).shape == cv2.imread(str(photos[0])).shape
+
+
+def test_config_file_sets_explain_config_and_options_override_it(app, photos, tmp_path):
+    """`--config` takes ExplainConfig's keys (segmentation as a table); an option given beats the file;
+    what ran is what the JSON records. An unknown key is refused naming the file and the key."""
+    bundle = make_bundle(tmp_path / "full", "full")
+    config = tmp_path / "explain.toml"
+    config.write_text('methods = ["lime"]\nnum_samples = 40\nmax_side = 48\nseed = 3\n'
+                      '[segmentation]\nmethod = "grid"\ngrid_rows = 2\ngrid_cols = 3\n')
+    out = tmp_path / "out"
+    result = run(app, bundle, photos[1], "--out", out, "--config", config, "--samples", "24", "--no-progress")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "square.lime.json").read_text())
+    assert not (out / "square.shap.json").exists()  # methods from the file
+    assert saved["config"]["num_samples"] == 24 and saved["n_samples"] == 24  # the option wins
+    assert saved["config"]["max_side"] == 48 and saved["config"]["seed"] == 3
+    assert saved["config"]["segmentation"]["method"] == "grid" and saved["n_superpixels"] == 6
+    assert saved["config"]["segmentation"]["seed"] == 3  # one seed for sampling and superpixels
+
+    config.write_text("samples = 10\n")
+    result = run(app, bundle, photos[1], "--out", out, "--config", config)
+    assert result.exit_code == 2 and "unknown key 'samples'" in result.output and str(config) in result.output

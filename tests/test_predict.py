@@ -8,33 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from aesthetic.bundles import cli as bundles_cli
-from aesthetic.classifier import cli as classifier_cli
+from aesthetic.cli import app
 from aesthetic.bundles.model import load_model
 
 runner = CliRunner()
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """aesthetic (test app)"""
-
-    classifier_cli.register(app)
-    bundles_cli.register(app)
-    return app
-
-
-APP = make_app()
 
 
 def invoke(*args: str):
-    result = runner.invoke(APP, [str(a) for a in args])
+    result = runner.invoke(app, [str(a) for a in args])
     return result
 
 

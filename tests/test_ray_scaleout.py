@@ -22,17 +22,40 @@ from aesthetic.feature_store import FeatureStore
 
 ray = pytest.importorskip("ray")
 
+GIF_REASON = "GIF is not a supported format (convert it to JPEG or PNG)"
 CONFIG = dict(branches=["mobilenet"], weights={"mobilenet": None}, input_scale=0.25, chunk_size=4, batch_size=2)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    from aesthetic.raycluster import local_cluster_options
+    from aesthetic.raycluster import init_ray
 
-    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024**2, logging_level="WARNING",
-             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}}, **local_cluster_options("local"))
+    init_ray("local", num_cpus=2, object_store_memory=200 * 1024**2, logging_level="WARNING",
+             runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
     yield ray
     ray.shutdown()
+
+
+def test_the_local_cluster_listens_on_loopback_only(cluster):
+    """Every listening TCP socket of the cluster's processes (GCS, raylet, agents, a worker) is loopback."""
+    import ipaddress
+
+    import psutil
+
+    assert ray.get(ray.remote(lambda: os.getpid()).remote()) > 0  # at least one worker is up
+    me = psutil.Process()
+    listening = []
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            listening += [(proc.name(), c.laddr.ip) for c in proc.net_connections(kind="inet")
+                          if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:  # a worker that exited meanwhile
+            continue
+    names = {name for name, _ in listening}
+    assert "gcs_server" in names and "raylet" in names, listening
+    exposed = [(name, ip) for name, ip in listening
+               if not ipaddress.ip_address(ip.removeprefix("::ffff:")).is_loopback]
+    assert not exposed, exposed
 
 
 def _write_images(folder: Path, astronaut: np.ndarray, n: int, bad: bool = True) -> Path:
@@ -45,6 +68,7 @@ def _write_images(folder: Path, astronaut: np.ndarray, n: int, bad: bool = True)
     if bad:
         (folder / "bad_empty.jpg").write_bytes(b"")
         (folder / "bad_text.png").write_text("not a png")
+        (folder / "anim.gif").write_bytes(b"GIF89a")  # seen by the scan, not used: listed as skipped
     return folder
 
 
@@ -82,12 +106,16 @@ def test_ray_sharded_store_equals_the_single_process_store(cluster, images, loca
     assert result.exit_code == 0, result.output
     manifest = tmp_path / "feats.json"
     assert "15 images: 13 ok, 2 failed" in result.output and f"-> {manifest}" in result.output
+    assert "1 other files in the input not used" in result.output
     assert "bad_empty.jpg: empty file" in result.output and "bad_text.png" in result.output
     shards = sorted((tmp_path / "feats.shards").glob("shard-*.h5"))
     assert [p.name for p in shards] == [f"shard-{k:06d}.h5" for k in range(4)]  # 15 images / 4 per shard
     with FeatureStore.open(shards[1]) as one, FeatureStore.open(local_store) as ref:
         assert list(one.ids) == list(ref.ids[4:8])  # shard k holds manifest rows [4k, 4k + 4)
     _assert_same_store(local_store, manifest)
+    with FeatureStore.open(manifest) as st, FeatureStore.open(local_store) as ref:  # skipped files recorded alike
+        assert st.metadata["skipped"] == ref.metadata["skipped"] == [[str(images / "anim.gif"), GIF_REASON]]
+        assert st.metadata["skipped_total"] == 1 and st.metadata["engine"] == "ray"
 
 
 def test_a_failed_run_keeps_its_shards_and_the_rerun_extracts_only_the_missing_ones(

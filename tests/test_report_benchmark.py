@@ -20,20 +20,6 @@ from aesthetic.benchmarks.report.suite import load_suite
 from aesthetic.degradations import exposure
 
 
-class RedScorer:
-    """P(aesthetic) = mean red level / 255: the score is planted in each image."""
-
-    name = "fake-red"
-    kind = "model"
-    threshold = 0.5
-    inclusive = True
-    probabilistic = True
-    score_label = "P(aesthetic)"
-
-    def score_images(self, images):
-        return np.array([im[..., 0].mean() / 255.0 for im in images])
-
-
 class RatingScorer:
     """A 1-10 rating peer like NIMA: green level mapped to 1..10, aesthetic above 5."""
 
@@ -105,9 +91,9 @@ transforms = [{kind = "exposure", ev = 1.0}, {kind = "center_crop"}]
 
 
 @pytest.fixture(scope="module")
-def result(suite_dir):
+def result(suite_dir, red_scorer):
     root, _ = suite_dir
-    return run_benchmark(load_suite(root / "suite.toml"), [RedScorer(), RatingScorer()],
+    return run_benchmark(load_suite(root / "suite.toml"), [red_scorer, RatingScorer()],
                          BenchmarkOptions(batch_size=5, progress=False))
 
 
@@ -226,11 +212,11 @@ class _FakeModel:
     name = "fake-bundle"
     config: dict = {}
 
-    def predict_images(self, images):
-        return RedScorer().score_images(images)
+    def __init__(self, scorer):
+        self.predict_images = scorer.score_images
 
 
-def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path, monkeypatch):
+def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path, monkeypatch, red_scorer):
     import sys
     import types
 
@@ -246,7 +232,7 @@ def test_cli_benchmark_loads_models_through_aesthetic_model(suite_dir, tmp_path,
                         paths=train_files + [train_files[0]], labels=None, status=[1] * (len(train_files) + 1),
                         errors=[""] * (len(train_files) + 1),
                         branches={"b": BranchData(np.zeros((len(train_files) + 1, 2), np.float32))})
-    model = _FakeModel()
+    model = _FakeModel(red_scorer)
     model.config = {"training": {"features": str(store)}}   # as aesthetic.classifier.training records it
     loaded = []
     fake = types.ModuleType("aesthetic.bundles.model")

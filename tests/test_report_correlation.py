@@ -58,18 +58,6 @@ class GreenRating:
         return np.array([1 + 9 * im[..., 1].mean() / 255.0 for im in images])
 
 
-class RedProbability:
-    name = "red-p"
-    kind = "model"
-    threshold = 0.5
-    inclusive = True
-    probabilistic = True
-    score_label = "P(aesthetic)"
-
-    def score_images(self, images):
-        return np.array([im[..., 0].mean() / 255.0 for im in images])
-
-
 @pytest.fixture(scope="module")
 def rated_suite(tmp_path_factory, shared_data) -> Path:
     """A suite over the real rated_smoke images (copied beside it) plus an unrated set."""
@@ -100,9 +88,9 @@ def test_scores_off_the_1_to_10_scale_are_refused(rated_suite, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def rated_result(rated_suite):
+def rated_result(rated_suite, red_scorer):
     options = BenchmarkOptions(baselines=False, robustness=False, leakage=False, progress=False, n_resamples=200)
-    return run_benchmark(load_suite(rated_suite), [GreenRating(), RedProbability()], options)
+    return run_benchmark(load_suite(rated_suite), [GreenRating(), red_scorer], options)
 
 
 def test_correlation_rows_only_for_rated_sets_and_rating_scorers(rated_result):

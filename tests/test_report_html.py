@@ -18,20 +18,6 @@ from aesthetic.benchmarks.report.report import write_report
 from aesthetic.benchmarks.report.suite import load_suite
 
 
-class RedScorer:
-    """P(aesthetic) = mean red level / 255: the score is planted in each image."""
-
-    name = "fake-red"
-    kind = "model"
-    threshold = 0.5
-    inclusive = True
-    probabilistic = True
-    score_label = "P(aesthetic)"
-
-    def score_images(self, images):
-        return np.array([im[..., 0].mean() / 255.0 for im in images])
-
-
 def _image(rng, red, landscape):
     h, w = (80, 120) if landscape else (120, 80)
     img = rng.integers(0, 90, (h, w, 3)).astype(np.float64)
@@ -50,7 +36,7 @@ NEGATIVE_REDS = [20, 40, 60, 80, 110, 150, 210]      # the last two are misses (
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
+def report_dir(tmp_path_factory, red_scorer):
     root = tmp_path_factory.mktemp("suite")
     rng = np.random.default_rng(1)
     for i in range(5):
@@ -73,7 +59,7 @@ labels = "set/labels.csv"
 set = "Mixed & planted"
 transforms = [{kind = "exposure", ev = 1.0}]
 """)
-    result = run_benchmark(load_suite(root / "suite.toml"), [RedScorer()],
+    result = run_benchmark(load_suite(root / "suite.toml"), [red_scorer],
                            BenchmarkOptions(batch_size=8, progress=False))
     out = tmp_path_factory.mktemp("out") / "report"
     write_report(result, out, "aesthetic benchmark fake --suite suite.toml --out report")

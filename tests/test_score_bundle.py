@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from aesthetic.bundles import cli as bundles_cli
-from aesthetic.classifier import cli as classifier_cli
+from aesthetic.cli import app
 from aesthetic.feature_store import FeatureStore
 from aesthetic.bundles.model import load_model
 from aesthetic.classifier.scores import RATINGS, ScoreRule, distribution_mean, distribution_std
@@ -21,24 +19,11 @@ from aesthetic.classifier.scores import RATINGS, ScoreRule, distribution_mean, d
 runner = CliRunner()
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """aesthetic (test app)"""
-
-    classifier_cli.register(app)
-    bundles_cli.register(app)
-    return app
-
-
-APP = make_app()
 FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25", "--no-sensitivity"]
 
 
 def invoke(*args):
-    return runner.invoke(APP, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +134,50 @@ def test_end_to_end_student_keeps_the_score_head(dist_bundle, tiny_images, tmp_p
     assert pred.columns() == ["path", "p_aesthetic", "mean_score", "score_std", "label", "error"]
     assert np.all((pred.mean_score >= 1) & (pred.mean_score <= 10))
     np.testing.assert_allclose(pred.p_aesthetic, ScoreRule().probability(pred.mean_score), atol=1e-5)
+
+
+def test_sensitivity_copies_feed_the_score_head_with_low_score_targets(tiny_store, rated_labels, tmp_path,
+                                                                         monkeypatch):
+    """`train --target distribution` with sensitivity on: each degraded copy and synthetic frame is trained
+    towards the low-score distribution, each geometry crop towards its source photo's human distribution,
+    and the trained head scores degraded copies below their sources."""
+    from aesthetic.bundles import build
+    from aesthetic.classifier.scores import low_score_distribution
+    from aesthetic.classifier.sensitivity import SensitivityConfig, row_kinds
+    from aesthetic.data import LabelRule, load_labels
+
+    table = load_labels(rated_labels, LabelRule(source="distribution"))
+    seen = {}
+    real_train = build.train_score_head
+
+    def spy(x, targets, groups, *args):
+        seen.update(x=x, targets=np.asarray(targets), groups=np.asarray(groups))
+        return real_train(x, targets, groups, *args)
+
+    monkeypatch.setattr(build, "train_score_head", spy)
+    fc = build.FCConfig(hidden=(16, 8), epochs=60, patience=60, validation_fraction=0.25)
+    model, result = build.train_from_store(tiny_store, tmp_path / "m", labels=table, target="distribution",
+                                      fc_config=fc, sensitivity=SensitivityConfig(copies=2, synthetic_frames=3),
+                                      sensitivity_cache=tmp_path / "sens.h5")
+    assert model.config["sensitivity"]["status"] == "on"
+    with FeatureStore.open(tmp_path / "sens.h5") as extra:
+        ids, kinds, labels = list(extra.ids), row_kinds(extra.ids), extra.labels
+    n_real = len(seen["targets"]) - len(ids)
+    added = seen["targets"][n_real:]
+    low = low_score_distribution()
+    degraded = labels == 0
+    assert degraded.sum() >= 3 and (~degraded).sum() >= 2  # copies and frames; square and portrait crops
+    np.testing.assert_allclose(added[degraded], np.broadcast_to(low, (int(degraded.sum()), 10)))
+    crops = np.flatnonzero(~degraded)
+    sources = [i.split("#aug", 1)[0] for i in np.asarray(ids)[crops]]
+    np.testing.assert_allclose(added[crops], table.lookup_distributions(sources))
+    assert set(kinds[degraded]) - {"synthetic"} <= set(SensitivityConfig().kinds)
+
+    # What the head learned (a small net on 16 tiny photos, so only the direction is asserted): the
+    # degraded copies' mean score below that of their aesthetic sources.
+    raw = result.model.predict(seen["x"], verbose=0)
+    means = raw @ RATINGS
+    copies = np.flatnonzero(degraded & (kinds != "synthetic"))
+    source_rows = {g: k for k, g in enumerate(seen["groups"][:n_real])}
+    source_means = np.array([means[source_rows[seen["groups"][n_real + k]]] for k in copies])
+    assert np.mean(means[n_real + copies]) < np.mean(source_means)

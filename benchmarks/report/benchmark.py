@@ -23,6 +23,10 @@ from aesthetic.metrics import (BinaryMetrics, CorrelationMetrics, binary_metrics
 from aesthetic.bundles.scoring import Scorer, ScoreTable, check_scorers, iter_image_batches, score_items
 from aesthetic.data import LabeledImage
 from aesthetic.benchmarks.report.suite import ResolvedSet, Suite
+from aesthetic.benchmarks.report.baselines import as_scorers, feature_matrix, fit_baselines
+from aesthetic.progress import Progress
+from aesthetic.benchmarks.report.sensitivity import aesthetic_groups, run_sensitivity
+from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,6 @@ def _scorer_meta(s: Scorer) -> dict[str, Any]:
 def fit_suite_baselines(train: ResolvedSet, batch_size: int = 32, progress: bool = True
                         ) -> tuple[list[Any], dict[str, Any]]:
     """Fit the hand-crafted baselines on the suite's training set (unreadable images skipped)."""
-    from aesthetic.benchmarks.report.baselines import feature_matrix, fit_baselines
-    from aesthetic.progress import Progress
 
     features, labels, failed = [], [], {}
     with Progress(len(train.items), "baseline features (train)", "images", enabled=progress) as bar:
@@ -228,8 +230,6 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
         if suite.train is None:
             notes.append("No [train] section in the suite: hand-crafted baselines were not fitted.")
         else:
-            from aesthetic.benchmarks.report.baselines import as_scorers
-
             t0 = time.perf_counter()
             baselines, baseline_train = fit_suite_baselines(suite.train, progress=options.progress)
             scorers += as_scorers(baselines)
@@ -283,8 +283,6 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
         timings["robustness_s"] = time.perf_counter() - t0
 
     if options.sensitivity:
-        from aesthetic.benchmarks.report.sensitivity import aesthetic_groups, run_sensitivity
-
         t0 = time.perf_counter()
         groups = aesthetic_groups({n: s.items for n, s in suite.sets.items()})
         both = [n for n, s in suite.sets.items() if s.n_positive and s.n_negative]
@@ -297,8 +295,6 @@ def run_benchmark(suite: Suite, scorers: Sequence[Scorer], options: BenchmarkOpt
         timings["sensitivity_s"] = time.perf_counter() - t0
 
     if options.leakage:
-        from aesthetic.benchmarks.report.audit import DEFAULT_MAX_DISTANCE, audit
-
         t0 = time.perf_counter()
         against = {"[train]": suite.train.items} if suite.train is not None else {}
         against.update(options.extra_training_sets)

@@ -29,6 +29,8 @@ from aesthetic.benchmarks.report.benchmark import BenchmarkResult
 from aesthetic.benchmarks.report.html import render_report_html
 from aesthetic.metrics import BinaryMetrics
 from aesthetic.benchmarks.report.suite import split_file_name, write_split_csvs
+from aesthetic.benchmarks.report.baselines import FEATURE_SIDE, baseline_name, baselines_json
+from aesthetic.outputs import OutputError, check_output_dir
 
 REPORT_FORMAT = "aesthetic-benchmark-report"
 MAX_LISTED_PAIRS = 25
@@ -126,8 +128,6 @@ def _shortcut_check(result: BenchmarkResult) -> list[str]:
 
 
 def _baseline_features(result: BenchmarkResult, scorer_name: str) -> tuple[str, ...]:
-    from aesthetic.benchmarks.report.baselines import baseline_name
-
     for model in result.baselines:
         if baseline_name(model.features) == scorer_name:
             return tuple(model.features)
@@ -373,8 +373,6 @@ def _calibration_lines(result: BenchmarkResult) -> list[str]:
 
 
 def _baselines_section(result: BenchmarkResult) -> list[str]:
-    from aesthetic.benchmarks.report.baselines import FEATURE_SIDE, baseline_name
-
     if not result.baselines:
         return []
     lines = ["## Hand-crafted baselines", "",
@@ -520,7 +518,6 @@ def _write_sensitivity_plots(result: BenchmarkResult, root: Path) -> list[str]:
 
 def check_report_out(out: str | Path, inputs=()) -> Path:
     """Refuse, before any work, an ``out`` that holds no previous report or holds one of ``inputs``."""
-    from aesthetic.outputs import OutputError, check_output_dir
 
     try:
         return check_output_dir(out, what="benchmark report (no report.json in it)", inputs=inputs,
@@ -532,7 +529,6 @@ def check_report_out(out: str | Path, inputs=()) -> Path:
 def write_report(result: BenchmarkResult, out_dir: str | Path, command: str, inputs=()) -> Path:
     """Write report.md, report.html (the same, browsable: :mod:`aesthetic.benchmarks.report.html`),
     report.json, baselines.json, plots/ and splits/ into ``out_dir`` atomically."""
-    from aesthetic.benchmarks.report.baselines import baselines_json
 
     out = check_report_out(out_dir, inputs).resolve()
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from aesthetic.raycluster import init_ray
 from aesthetic.shared import NIMA_WEIGHTS_FILE, shared_file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -99,10 +100,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
         start = time.perf_counter()
         if args.address:
-            ray.init(address=args.address, logging_level=logging.WARNING)
+            init_ray(args.address, logging_level=logging.WARNING)
         else:
-            ray.init(address="local", num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False,
-                     logging_level=logging.WARNING)
+            init_ray("local", num_cpus=args.num_cpus or os.cpu_count(), logging_level=logging.WARNING)
         init_s = time.perf_counter() - start
         try:
             cpus, cluster_gpus = ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0)

@@ -3,7 +3,7 @@
 GAP of the output of each of the 13 depthwise-separable blocks (``conv_pw_{i}_relu``),
 concatenated: 64+128+128+256+256+5*512+2*1024 = 5952 features. The last 1024 are
 exactly NIMA's pooled features, so with the NIMA file they go through NIMA's
-dense head unchanged. Input policy is NIMA's own: squash to 224x224.
+dense head unchanged. Input policy is NIMA's own: nearest-neighbour squash to 224x224.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def build_nima(weights_path=None):
 class MobileNetBranch(Branch):
     name = "mobilenet"
     width = 5952
-    data_config = DataConfig(policy=Resize(height=224, width=224), divisor=127.5, offset=-1.0)
+    # NIMA's own input: nearest-neighbour squash to 224 x 224 (keras load_img's default, which its training
+    # and evaluation used), then MobileNet's preprocess_input (pixels / 127.5 - 1, i.e. [-1, 1]).
+    data_config = DataConfig(policy=Resize(height=224, width=224, interpolation="nearest"), divisor=127.5,
+                             offset=-1.0)
     description = "MobileNet v1, GAP of the 13 depthwise-separable blocks; NIMA (AVA) weights offline"
     known_weights = (NIMA_WEIGHTS,)
 

@@ -266,8 +266,9 @@ class ConfigSpec:
             error = exc.errors()[0]
             key = str(error["loc"][0]) if error["loc"] else ""
             where = (f"{self.flags.get(key, key)} {from_cli[key]!r}" if key in from_cli else
-                     f"{config_file}: key {key!r}" if config_file is not None else key)
-            raise UserError(f"{where}: {error['msg']}") from None
+                     f"{config_file}: key {key!r}" if config_file is not None and key else
+                     key or (str(config_file) if config_file is not None else "the options"))
+            raise UserError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from None
         return {name: getattr(validated, name) for name in self.keys}
 
     def command_flags(self, values: Mapping[str, Any]) -> list[str]:

@@ -26,11 +26,12 @@ from aesthetic.classifier.student import StudentConfig, load_images, train_score
 from aesthetic.classifier.training import selector_for, store_labels
 from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
-from aesthetic.data import LabelTable
+from aesthetic.data import LabelTable, labels_from_scores
 from aesthetic.feature_extraction.nima import default_weights_path
-from aesthetic.classifier.scores import ScoreRule, score_targets, train_score_head
+from aesthetic.classifier.scores import ScoreRule, score_targets, target_means, train_score_head
 from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
                                               readable_sources, row_kinds)
+from aesthetic.feature_extraction import FeatureExtractor
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, c
                      ) -> tuple[Path | None, dict[str, Any]]:
     """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
     record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
-    from aesthetic.feature_extraction import FeatureExtractor
 
     originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
     ids = [store.ids[r] for r in originals]
@@ -93,6 +93,31 @@ def store_score_targets(store: FeatureStore, labels: LabelTable | None, target: 
     return score_targets(labels, source_ids(store.ids), target, degraded)
 
 
+def store_score_targets_of(labels: LabelTable | None, ids: Sequence[str], target: str,
+                           degraded: np.ndarray) -> np.ndarray:
+    """Score targets of sensitivity rows ``ids``: their source's human score, the low-score target where
+    ``degraded``; empty ``(0, 10)`` / ``(0,)`` when there are none."""
+    if len(ids) == 0:
+        return np.zeros((0, 10) if target == "distribution" else (0,))
+    return score_targets(labels, source_ids(ids), target, degraded)
+
+
+def _add_sensitivity_rows(store: FeatureStore, selector: Any, x: np.ndarray, aesthetic: np.ndarray,
+                          rows: np.ndarray, config: SensitivityConfig, cache: PathLike | None,
+                          extractor_config: Mapping[str, Any] | None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """``x`` with the sensitivity rows of the aesthetic photos (``aesthetic``: ``(n,)`` 0/1 of every store
+    row) appended, their 0/1 labels, their ids and the record of what happened."""
+    path, record = sensitivity_rows(store, aesthetic, rows, config, cache, extractor_config)
+    if path is None:
+        return x, np.zeros(0, np.float32), np.zeros(0, dtype=object), record
+    with FeatureStore.open(path) as extra:
+        x = np.concatenate([x, selector.transform_store(extra, np.arange(len(extra)))])
+        kinds = row_kinds(extra.ids)
+        record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
+        return x, extra.labels.astype(np.float32), np.asarray(extra.ids, dtype=object), record
+
+
 def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
     return {"head": target, "score_rule": rule.model_dump(), "score_rule_describe": rule.describe()}
 
@@ -111,9 +136,11 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
     ``target``: ``"binary"`` (P(aesthetic) from 0/1 labels), or a score head trained on the
     ``labels`` file's ``"distribution"`` (EMD) or ``"mean"`` scores (Huber); a score bundle
     stores ``score_rule`` (:class:`aesthetic.classifier.scores.ScoreRule`, default mean >= 5) to derive P.
-    ``sensitivity`` (on by default; None turns it off; binary target only): degraded copies, geometry
-    crops and synthetic frames of :mod:`aesthetic.classifier.sensitivity` join the training rows when
-    the aesthetic photos' files are readable; their features are cached in ``sensitivity_cache``
+    ``sensitivity`` (on by default; None turns it off): degraded copies, geometry crops and synthetic
+    frames of :mod:`aesthetic.classifier.sensitivity` join the training rows when the aesthetic photos'
+    files are readable (for a score head: photos whose human mean is above the rule's threshold; its
+    degraded copies and frames are trained towards :func:`aesthetic.classifier.scores.low_score_distribution`,
+    its crops towards their source's score); their features are cached in ``sensitivity_cache``
     (default ``<features>.sensitivity.h5``). The threshold and calibration are chosen on the store's
     own photos only. ``model.config["sensitivity"]["status"]`` says whether it ran.
     """
@@ -135,23 +162,22 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         groups = source_ids(store.ids[rows])
         rule = score_rule or ScoreRule()
         record: dict[str, Any] = {"status": "off: not asked for"}
+        n_real, extra_labels, extra_ids = len(rows), np.zeros(0, np.float32), np.zeros(0, dtype=object)
+        if sensitivity is not None:
+            aesthetic = y_all if target == "binary" else labels_from_scores(target_means(y_all), rule.threshold)
+            x, extra_labels, extra_ids, record = _add_sensitivity_rows(store, selector, x, aesthetic, rows,
+                                                                      sensitivity, sensitivity_cache,
+                                                                      extractor_config)
+            groups = np.concatenate([groups, source_ids(extra_ids)])
         if target == "binary":
-            y, n_real = y_all[rows], len(rows)
-            if sensitivity is not None:
-                cache, record = sensitivity_rows(store, y_all, rows, sensitivity, sensitivity_cache,
-                                                 extractor_config)
-                if cache is not None:
-                    with FeatureStore.open(cache) as extra_store:
-                        x = np.concatenate([x, selector.transform_store(extra_store, np.arange(len(extra_store)))])
-                        y = np.concatenate([y, extra_store.labels.astype(np.float32)])
-                        groups = np.concatenate([groups, source_ids(extra_store.ids)])
-                        kinds = row_kinds(extra_store.ids)
-                        record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
+            y = np.concatenate([y_all[rows], extra_labels])
             result = train_fc(x, y, groups, fc_config, threshold_rows=np.arange(len(y)) < n_real)
         else:
-            if sensitivity is not None:
-                record = {"status": f"off: sensitivity training is for the binary target, not {target}"}
-            result = train_score_head(x, y_all[rows], groups, fc_config, target, rule)
+            # Degraded copies and synthetic frames (label 0) get the low-score target; geometry crops
+            # (label 1) their source photo's human score.
+            extra_targets = store_score_targets_of(labels, extra_ids, target, degraded=extra_labels == 0)
+            result = train_score_head(x, np.concatenate([y_all[rows], extra_targets]), groups, fc_config,
+                                      target, rule)
         extra = {
             **({} if target == "binary" else _score_head_config(target, rule)),
             "threshold_metric": fc_config.threshold_metric, "fc": fc_config.model_dump(mode="json"),

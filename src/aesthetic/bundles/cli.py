@@ -8,11 +8,14 @@ from typing import Any, List, Optional
 
 import typer
 
-from aesthetic.cli_utils import EXIT_FAILED, UserError, console, esc, guarded, warn
+from aesthetic.cli_utils import EXIT_FAILED, ConfigSpec, UserError, config_option, console, esc, guarded, warn
+from aesthetic.imageio import ReadPolicy, reading_with
 from aesthetic.outputs import check_output_file
 from aesthetic.precision import PRECISIONS
 
 MAX_ROWS_SHOWN = 50
+#: `predict`'s settings: the limits of reading a photo (its options and its --config keys).
+READ = ConfigSpec(ReadPolicy)
 
 
 def expand_images(specs: List[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -78,11 +81,18 @@ def register(app: typer.Typer) -> None:
         precision: Optional[str] = typer.Option(
             None, help="fp32 | bf16 | auto: compute precision of the feature networks (full bundles); "
                        "default: the precision the bundle's features were extracted in."),
+        config: Optional[Path] = config_option(),
+        max_file_bytes: Optional[int] = READ.option("max_file_bytes"),
+        max_decode_bytes: Optional[int] = READ.option("max_decode_bytes"),
+        max_pixels: Optional[int] = READ.option("max_pixels"),
     ) -> None:
         """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
-        never fatal (exit 1 only when no image at all could be scored)."""
+        never fatal (exit 1 only when no image at all could be scored).
+        Settings: ReadPolicy (docs/configuration.md), from --config and the options."""
         from aesthetic.bundles.model import STUDENT_DIR, BundleError, load_model
 
+        limits = READ.build(config, {"max_file_bytes": max_file_bytes, "max_decode_bytes": max_decode_bytes,
+                                     "max_pixels": max_pixels})
         bundle = model / STUDENT_DIR if student else model
         if student and not bundle.is_dir():
             raise BundleError(f"{model}: no distilled student in {bundle}; run `aesthetic distill "
@@ -93,7 +103,8 @@ def register(app: typer.Typer) -> None:
         paths, skipped = expand_images(images)
         if out is not None:  # checked before scoring: an input CSV is never overwritten
             check_output_file(out, what="predictions CSV", inputs=[*images, *paths])
-        result = loaded.predict(paths, batch_size=batch_size).with_skipped(skipped)
+        with reading_with(limits):
+            result = loaded.predict(paths, batch_size=batch_size).with_skipped(skipped)
         if out is not None:
             result.to_csv(out)
         if _print_predictions(result, loaded.kind, out) == 0:

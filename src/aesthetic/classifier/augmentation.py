@@ -20,6 +20,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aesthetic.classifier.fc import AUG_SEPARATOR
+from aesthetic.feature_store import STATUS_OK, BranchData, FeatureStore, write_store
+from aesthetic.fileio import library_versions
+from aesthetic.imageio import ImageReadError, read_image
+from aesthetic.progress import Progress
+from aesthetic.feature_extraction import FeatureExtractor
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +118,11 @@ def augment_store(features: str | Path, out: str | Path, copies: int = 2,
     the source's path and label; sources whose image can no longer be read are kept but
     get no augmented rows (the reason is logged). Holds the new rows in memory.
     """
-    from aesthetic.feature_store import STATUS_OK, BranchData, FeatureStore, write_store
-    from aesthetic.fileio import library_versions
-    from aesthetic.imageio import ImageReadError, read_image
-    from aesthetic.progress import Progress
 
     with FeatureStore.open(features) as store:
         if extractor is None:
             if "extractor" not in store.metadata:
                 raise ValueError(f"{features}: store metadata has no extractor config; pass an extractor")
-            from aesthetic.feature_extraction import FeatureExtractor
             extractor = FeatureExtractor.from_config(store.metadata["extractor"])
         if [b for b in store.branches if b not in extractor.branch_names]:
             raise ValueError(f"{features}: branches {store.branches} are not all produced by the extractor "

@@ -27,6 +27,8 @@ from pydantic import Field
 from aesthetic.classifier.fc import (FCConfig, FCResult, build_fc, choose_threshold,
                                   fit_keras, logit_model, predict_batched, row_weights,
                                   standardization_stats, stratified_group_split)
+from aesthetic.classifier.scores import (ScoreRule, make_score_loss, pack_score_targets, rank_correlation,
+                                         score_metrics, score_outputs, target_means)
 from aesthetic.metrics import validation_summary
 
 log = logging.getLogger(__name__)
@@ -174,9 +176,6 @@ def distill_score_fc(features: np.ndarray, human_targets: np.ndarray, teacher_ou
     teacher) on the validation rows, and the human-score metrics where there are any.
     """
     import keras
-
-    from aesthetic.classifier.scores import (ScoreRule, make_score_loss, pack_score_targets, rank_correlation, score_metrics,
-                                  score_outputs, target_means)
 
     rule = rule or ScoreRule()
     x = np.asarray(features, np.float32)

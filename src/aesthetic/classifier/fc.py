@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from aesthetic.metrics import expected_calibration_error, validation_summary
+from aesthetic.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +49,31 @@ class FCConfig(BaseModel):
     """Everything that decides how the FC is built and trained; saved in the bundle."""
 
     model_config = ConfigDict(frozen=True)
-    hidden: tuple[int, ...] = (512, 128, 32)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    l2: float = Field(1e-4, ge=0.0)
-    learning_rate: float = Field(3e-3, gt=0.0)
-    batch_size: int = Field(32, gt=0)
-    epochs: int = Field(200, gt=0)
-    patience: int = Field(25, ge=1)
-    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    class_weight: Literal["balanced", "none"] = "balanced"
-    threshold_metric: Literal["balanced_accuracy", "f1"] = "balanced_accuracy"
+    hidden: tuple[int, ...] = Field((512, 128, 32),
+                                    description="Widths of the hidden Dense -> BatchNorm -> ReLU -> Dropout blocks.")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout rate after every hidden block.")
+    l2: float = Field(1e-4, ge=0.0, description="L2 penalty on the hidden Dense kernels.")
+    learning_rate: float = Field(3e-3, gt=0.0, description="Adam learning rate.")
+    batch_size: int = Field(32, gt=0, description="Rows per training step.")
+    epochs: int = Field(200, gt=0, description="Most epochs; early stopping usually ends sooner.")
+    patience: int = Field(25, ge=1, description="Epochs without a better validation loss before stopping (the best "
+                                                "epoch is restored).")
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0, description=(
+        "Share of source images held out (stratified, augmented copies kept with their source) for "
+        "early stopping and the threshold."))
+    class_weight: Literal["balanced", "none"] = Field("balanced", description=(
+        "`balanced` weights each class n / (2 n_class), so an imbalanced set does not collapse to "
+        "'not'."))
+    threshold_metric: Literal["balanced_accuracy", "f1"] = Field("balanced_accuracy", description=(
+        "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, "
+        "validation) scores; saved in the bundle."))
     threshold_folds: int = Field(5, ge=0, le=20, description=(
         "k of the group k-fold whose out-of-fold scores choose the threshold and fit the calibration "
         "(k more FCs are trained); 0 or 1: threshold on the validation rows, no calibration"))
-    calibration: Literal["platt", "none"] = "platt"
-    seed: int = 0
+    calibration: Literal["platt", "none"] = Field("platt", description=(
+        "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in "
+        "config.json and applied at predict time; `none`: the network's own sigmoid."))
+    seed: int = Field(0, description="Seed of the split, the initial weights and dropout.")
 
 
 @dataclass
@@ -275,8 +286,6 @@ def network_threshold(threshold: float, calibration: dict[str, Any] | None) -> f
 def epoch_progress(total: int, description: str):
     """A Keras callback feeding the project's progress component one tick per epoch."""
     import keras
-
-    from aesthetic.progress import Progress
 
     class _EpochProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

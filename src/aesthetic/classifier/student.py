@@ -40,6 +40,7 @@ from aesthetic.fileio import PathLike
 from aesthetic.imageio import Resize, decode_batches, read_one
 from aesthetic.metrics import validation_summary
 from aesthetic.feature_extraction.branches.mobilenet import MobileNetBranch, build_nima
+from aesthetic.classifier.scores import make_score_loss, rank_correlation, score_outputs, target_means
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,6 @@ def train_score_student(images: np.ndarray, teacher_outputs: np.ndarray, groups:
     Returns (keras model, threshold 0.5 on the derived P, metrics: ``teacher_srcc``,
     ``teacher_correlation`` and ``agreement`` of the mean scores on the validation images).
     """
-    from aesthetic.classifier.scores import make_score_loss, rank_correlation, score_outputs, target_means
 
     teacher = np.asarray(teacher_outputs, np.float32)
     if images.ndim != 4 or images.shape[1:] != (config.image_size, config.image_size, 3):

@@ -1,9 +1,11 @@
 """Grouping settings as data: validated once, written beside every result (see grouping.py for
-how the defaults were measured). Kept free of heavy imports so the CLI can show the defaults."""
+how the defaults were measured)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aesthetic.imageio import ReadPolicy
 
 DEFAULT_MAX_DISTANCE = 12
 DEFAULT_BURST_MAX_DISTANCE = 18
@@ -27,3 +29,14 @@ class GroupingConfig(BaseModel):
             raise ValueError(f"burst_max_distance ({self.burst_max_distance}) must be at least max_distance "
                              f"({self.max_distance}): the time window loosens the hash test, never tightens it")
         return self
+
+
+class CullConfig(GroupingConfig, ReadPolicy):
+    """`aesthetic cull`'s settings: how photos group (GroupingConfig) and the limits of reading them
+    (ReadPolicy). Its fields are the command's options and its ``--config`` keys."""
+
+    def grouping(self) -> GroupingConfig:
+        return GroupingConfig(**{name: getattr(self, name) for name in GroupingConfig.model_fields})
+
+    def read_policy(self) -> ReadPolicy:
+        return ReadPolicy(**{name: getattr(self, name) for name in ReadPolicy.model_fields})

@@ -20,6 +20,8 @@ import numpy as np
 
 from aesthetic.culling.grouping import GroupingConfig, PhotoScan, group_scans, scan_photos
 from aesthetic.fileio import atomic_write_text
+from aesthetic.explain.pipeline import explain_file, output_stems
+from aesthetic.imageio import ImageReadError
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +156,6 @@ def explain_picks(result: CullResult, score_fn: Callable[[np.ndarray], np.ndarra
                   explain_config: Any, progress: bool = True) -> list[str]:
     """Explain every pick with :func:`aesthetic.explain.pipeline.explain_file` into ``out_dir``;
     records each overlay in ``result.explanations`` and returns the failures as sentences."""
-    from aesthetic.explain.pipeline import explain_file, output_stems
-    from aesthetic.imageio import ImageReadError
 
     picks = result.picks()
     method = explain_config.methods[0]
