@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from pydantic import BaseModel, Field
 
+from aesthetic.backend import inference_fn
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, ReadPolicy, decode_batches, read_one
 from .branches import Branch, DataConfig, get_branch
 from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
@@ -188,7 +189,6 @@ class FeatureExtractor:
         if len(self._models) == len(self.branches):
             return
         import keras
-        import tensorflow as tf
 
         for br in self.branches:
             if br.name in self._models:
@@ -198,10 +198,7 @@ class FeatureExtractor:
             model, layers = br.build(self.weights[br.name])
             self._models[br.name] = model
             self._layers[br.name] = layers
-            self._fns[br.name] = tf.function(
-                lambda x, m=model: m(x, training=False),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-                reduce_retracing=True)
+            self._fns[br.name] = inference_fn(model)
 
     def model(self, name: str):
         """The Keras feature model of a branch (preprocessed float32 in, ``(n, width)`` out)."""
@@ -210,7 +207,7 @@ class FeatureExtractor:
 
     def _run(self, name: str, batch: np.ndarray) -> np.ndarray:
         branch = self.branches[self.branch_names.index(name)]
-        return self._fns[name](branch.preprocess(batch)).numpy().astype(np.float32, copy=False)
+        return self._fns[name](branch.preprocess(batch))
 
     # ------------------------------------------------------------------ extraction
     def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:
