@@ -35,6 +35,7 @@ from pydantic import Field
 
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
+from aesthetic.backend import describe as describe_backend
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, decode_groups
 from aesthetic.progress import Progress
@@ -308,6 +309,7 @@ def _extract_locked(manifest: Manifest, out: Path, work: Path, config: Extractio
     if resumed:
         log.info("resuming: %d of %d parts already on disk", resumed, len(chunks))
     metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
+                "backend": describe_backend(),
                 "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
                 "skipped_total": len(manifest.skipped)}
     remaining = sum(len(rows) for _, rows in todo)

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 
 from aesthetic.data import Manifest, load_manifest
-from aesthetic.backend import allow_gpu_memory_growth
+from aesthetic.backend import allow_gpu_memory_growth, describe as describe_backend
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.progress import Progress
@@ -385,7 +385,7 @@ def _extract_ray_locked(manifest: Manifest, manifest_path: Path, shard_dir: Path
             attrs_ref = ray.remote(num_cpus=1)(_branch_attrs).remote(spec_json)
             attrs = lru_cache(maxsize=1)(lambda: ray.get(attrs_ref))
             metadata = {"job": identity, "extractor": fx.config().model_dump(), "library_versions": library_versions(),
-                        "engine": "ray"}
+                        "backend": describe_backend(), "engine": "ray"}
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
             for attempt in range(1, max_attempts + 1):
                 try:

@@ -39,6 +39,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
+from aesthetic.backend import to_numpy
 from aesthetic.classifier.fc import FCConfig, build_fc
 
 from .errors import SelectionError
@@ -280,7 +281,7 @@ def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train:
         model.fit(X_train[:, idx], y_train, epochs=spec.epochs, batch_size=spec.batch_size,
                   shuffle=True, verbose=0)
         # Direct calls, not predict(): predict retraces for every new model and warns about it.
-        prob = np.concatenate([np.asarray(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
+        prob = np.concatenate([to_numpy(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
                                for lo in range(0, len(X_val), 1024)])
         out[p] = float(balanced_accuracy(prob > 0.5, y_val))
     return out

@@ -20,6 +20,7 @@ float32 (layers cast them to their compute dtype) and outputs come back as float
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -57,6 +58,8 @@ def select_backend(name: str | None) -> str:
     name = name.strip().lower()
     if name not in BACKENDS:
         raise BackendError(f"unknown backend '{name}': choose one of {', '.join(BACKENDS)}")
+    if importlib.util.find_spec(_PACKAGE[name]) is None:
+        raise BackendError(f"backend '{name}' is not installed (pip install {_PACKAGE[name]})")
     if "keras" in sys.modules:
         current = requested_backend()
         if current != name:
@@ -96,8 +99,7 @@ def inference_fn(model) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled forward pass of ``model`` in inference mode: ``(n, ...) float32 -> float32 numpy``.
 
     Compiled once per input shape (shape buckets keep their number small); the model's
-    weights are read at call time on TensorFlow and PyTorch, and at the first call on JAX
-    (build a new function after changing weights there)."""
+    weights are read at call time, so weights loaded after this is built are used."""
     name = backend_name()
     if name == "tensorflow":
         return _tensorflow_fn(model)
@@ -119,15 +121,18 @@ def _tensorflow_fn(model) -> Callable[[np.ndarray], np.ndarray]:
 def _jax_fn(model) -> Callable[[np.ndarray], np.ndarray]:
     import jax
 
-    trainable = [v.value for v in model.trainable_variables]
-    frozen = [v.value for v in model.non_trainable_variables]
-
     @jax.jit
     def forward(trainable, frozen, x):
         out, _ = model.stateless_call(trainable, frozen, x, training=False)
         return out
 
-    return lambda x: to_numpy(forward(trainable, frozen, np.asarray(x, np.float32)))
+    def call(x: np.ndarray) -> np.ndarray:
+        # The variables' current values on every call, so weights loaded later are seen.
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+        return to_numpy(forward(trainable, frozen, np.asarray(x, np.float32)))
+
+    return call
 
 
 def _torch_fn(model) -> Callable[[np.ndarray], np.ndarray]:
