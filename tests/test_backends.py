@@ -15,7 +15,7 @@ Tolerances (measured on CPU, jax 0.10.2, torch 2.13.0, tensorflow 2.21.0, keras 
   row that sits at the threshold: within 0.05.
 
 Marked ``backends`` and not in the default run: JAX compiles every layer shape on first use, so the
-three processes take about 4 to 6 minutes on two CPU cores. Run with ``pytest -m backends``; the
+three processes took 12 minutes on two CPU cores shared with other jobs (about 5 alone). Run with ``pytest -m backends``; the
 random-weight comparison of the full-size architectures (multigap, efficientnet) is also ``slow``.
 """
 
