@@ -28,7 +28,9 @@ missing=()
 for pair in keras:keras namex:namex optree:optree absl:absl-py ml_dtypes:ml-dtypes pydantic:pydantic \
             pydantic_core:pydantic-core annotated_types:annotated-types typing_inspection:typing-inspection \
             typing_extensions:typing-extensions simplejpeg:simplejpeg PIL:pillow packaging:packaging; do
-  "$PY" -c "import ${pair%%:*}" 2>/dev/null || missing+=("${pair#*:}")
+  # find_spec, not import: importing keras without a backend set would try TensorFlow
+  "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('${pair%%:*}') is None)" \
+    || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   [ -d "$WHEELS" ] || { echo "run.sh: $WHEELS missing: run benchmarks/gpu/fetch_wheels.sh where PyPI is reachable" >&2; exit 1; }
