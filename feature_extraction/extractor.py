@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from pydantic import BaseModel, Field
 
+from aesthetic.backend import inference_fn
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, decode_batches, default_read_policy, read_one
 from aesthetic.precision import Precision, dtype_policy_scope, policy_name, resolve_precision
 from .branches import Branch, DataConfig, get_branch
@@ -199,7 +200,6 @@ class FeatureExtractor:
         if len(self._models) == len(self.branches):
             return
         import keras
-        import tensorflow as tf
 
         for br in self.branches:
             if br.name in self._models:
@@ -211,10 +211,7 @@ class FeatureExtractor:
                 model, layers = br.build(self.weights[br.name])
             self._models[br.name] = model
             self._layers[br.name] = layers
-            self._fns[br.name] = tf.function(
-                lambda x, m=model: tf.cast(m(x, training=False), tf.float32),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-                reduce_retracing=True)
+            self._fns[br.name] = inference_fn(model)
 
     @property
     def dtype_policy(self) -> str:
@@ -229,7 +226,7 @@ class FeatureExtractor:
 
     def _run(self, name: str, batch: np.ndarray) -> np.ndarray:
         branch = self.branches[self.branch_names.index(name)]
-        return self._fns[name](branch.preprocess(batch)).numpy().astype(np.float32, copy=False)
+        return self._fns[name](branch.preprocess(batch))
 
     # ------------------------------------------------------------------ extraction
     def resize(self, image: np.ndarray) -> dict[str, np.ndarray]:

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, FeatureStore, merge_stores, write_store
+from aesthetic.backend import describe as describe_backend
 from aesthetic.fileio import atomic_write_text, library_versions
 from aesthetic.imageio import (DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_FILE_BYTES, ReadPolicy,
                                decode_groups, reading_with)
@@ -299,10 +300,10 @@ def extract(images: Union[str, Path, list, Manifest], out: Union[str, Path],
 
 def job_metadata(identity: dict, fx: FeatureExtractor, manifest: Manifest, **extra: Any) -> dict[str, Any]:
     """The metadata every store (or shard) of an extraction job carries, whichever engine wrote it: the job
-    identity, the extractor config, the precision its networks ran in, library versions and the files the input listing saw and did not use
+    identity, the extractor config, the precision and Keras backend its networks ran in, library versions and the files the input listing saw and did not use
     (the first MAX_SKIPPED_RECORDED with their reason, and how many in all)."""
     return {"job": identity, "extractor": fx.config().model_dump(), "precision": fx.precision,
-            "library_versions": library_versions(),
+            "backend": describe_backend(), "library_versions": library_versions(),
             "skipped": [list(s) for s in manifest.skipped[:MAX_SKIPPED_RECORDED]],
             "skipped_total": len(manifest.skipped), **extra}
 

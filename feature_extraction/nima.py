@@ -14,6 +14,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from aesthetic.backend import to_numpy
 from aesthetic.shared import nima_weights_path
 
 from .branches.base import DataConfig
@@ -58,7 +59,7 @@ class NimaScorer:
         dists = []
         for s in range(0, len(images), self.batch_size):
             x = self.preprocess(images[s:s + self.batch_size])
-            dists.append(np.asarray(self.model(x, training=False), dtype=np.float64))
+            dists.append(to_numpy(self.model(x, training=False)).astype(np.float64))
         dist = np.concatenate(dists) if dists else np.zeros((0, 10))
         return dist, mean_score(dist) if len(dist) else np.zeros(0)
 

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 
 from aesthetic.data import Manifest, load_manifest
+from aesthetic.backend import allow_gpu_memory_growth
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
 from aesthetic.progress import Progress
 from aesthetic.raycluster import init_ray
@@ -122,11 +123,9 @@ class BranchWorker:
     """
 
     def __init__(self, spec_json: str, branch: str):
-        import tensorflow as tf
-
         # Several actors may share a GPU (--gpus-per-worker 0.5): take memory as needed, not all of it.
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
+        # The backend is the driver's: a local Ray cluster's workers inherit KERAS_BACKEND.
+        allow_gpu_memory_growth()
         self.branch = branch
         self.fx = _extractor(spec_json, branch)
         self.fx.model(branch)  # build now: a broken build fails at start, not mid-batch

@@ -18,11 +18,13 @@ gathered once per step into ``(P, k, batch)`` (individual ``p`` sees columns
 individuals of each one's mean batch loss, so every individual gets exactly the
 gradient it would get alone (its parameters appear in no other term), and Adam's
 update is per parameter: ``P`` independent models, one kernel launch per layer instead
-of ``P`` Keras ``fit`` calls. It runs on the GPU when TensorFlow sees one.
+of ``P`` Keras ``fit`` calls. It runs on the GPU when the backend sees one: on TensorFlow as traced
+graphs with fused Adam kernels (:mod:`.population_tf`), on JAX and PyTorch as the same maths in
+``keras.ops`` with the backend's own autodiff (:mod:`.population_ops`).
 
 Determinism: initial weights come from numpy generators keyed by
 ``(seed, generation, individual)``, batch order from ``(seed, generation)``, dropout masks
-from stateless TF random ops keyed by ``(seed, generation, group, step)``; nothing reads
+from the backend's stateless random ops keyed by ``(seed, generation, group, step)``; nothing reads
 global random state, so a resumed GA run scores exactly as an uninterrupted one.
 
 :func:`one_at_a_time_fitness` (a Keras ``Sequential`` per individual, same
@@ -32,23 +34,22 @@ hyperparameters) is the baseline the benchmark compares against. :class:`ProxyFi
 
 from __future__ import annotations
 
-import math
 from typing import Iterator, Sequence
 
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
+from aesthetic.backend import to_numpy
 from aesthetic.classifier.fc import FCConfig, build_fc
-from aesthetic.precision import Precision, resolve_precision
+from aesthetic.precision import Precision
 
 from .errors import SelectionError
+from .population import _DROPOUT, _INIT, _SHUFFLE, BN_EPSILON, PopulationBase, _rng  # noqa: F401 (re-exported)
+from .population_ops import OpsPopulationFC
+from .population_tf import PopulationFC
 
-# Keys that separate the random streams drawn from one run seed.
-_INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 #: Memory one group of individuals may use for weights, optimizer state and activations.
 GROUP_MEMORY_BYTES = 2 * 1024**3
-#: Batch-norm epsilon: Keras's default, which ``build_fc`` uses.
-BN_EPSILON = 1e-3
 
 
 class FitnessFC(FCConfig):
@@ -165,10 +166,6 @@ def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out if np.ndim(predicted) == 2 else out[0]
 
 
-def _rng(seed: int, *keys: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), *[int(k) for k in keys]])
-
-
 # -- the batched population model ------------------------------------------------------
 def group_size(k: int, spec: FitnessFC, eval_batch: int, budget_bytes: int = GROUP_MEMORY_BYTES) -> int:
     """How many individuals one training step can hold within ``budget_bytes``."""
@@ -181,149 +178,22 @@ def group_size(k: int, spec: FitnessFC, eval_batch: int, budget_bytes: int = GRO
     return max(1, int(budget_bytes // per_individual))
 
 
-class PopulationFC:
-    """``P`` FC classifiers over ``k`` of ``n_features`` fused columns, stacked and trained together.
+#: How :class:`FCFitness` computes: "auto" (TensorFlow's fused graphs on TensorFlow, ``keras.ops``
+#: elsewhere), "tf" or "ops" (the backend-neutral model, on any backend).
+IMPLEMENTATIONS = ("auto", "tf", "ops")
 
-    Build once per group size, then :meth:`reset` to new individuals and train again: the
-    traced TensorFlow graphs are reused across groups and generations.
-    """
 
-    def __init__(self, P: int, k: int, n_features: int, spec: FitnessFC):
-        import tensorflow as tf
+def population_fc(P: int, k: int, n_features: int, spec: FitnessFC, implementation: str = "auto") -> PopulationBase:
+    """The population model for the running Keras backend (see :data:`IMPLEMENTATIONS`)."""
+    import keras
 
-        self.tf, self.spec, self.P, self.k = tf, spec, int(P), int(k)
-        #: the matmuls' dtype: bfloat16 under bf16 (mixed: float32 variables, batch norm and loss)
-        self.compute = tf.bfloat16 if resolve_precision(spec.precision) == "bf16" else tf.float32
-        self.sizes = [self.k, *spec.hidden, 1]
-        var = lambda shape, name, trainable=True: tf.Variable(  # noqa: E731
-            tf.zeros(shape, tf.float32), name=name, trainable=trainable)
-        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
-        self.kernels = [var((P, a, b), f"kernel{i}") for i, (a, b) in enumerate(pairs)]
-        self.bias = var((P, 1, 1), "bias")  # of the output unit; hidden layers have none (batch norm follows)
-        self.gammas = [var((P, n, 1), f"gamma{i}") for i, n in enumerate(spec.hidden)]
-        self.betas = [var((P, n, 1), f"beta{i}") for i, n in enumerate(spec.hidden)]
-        self.moving_mean = [var((P, n, 1), f"moving_mean{i}", False) for i, n in enumerate(spec.hidden)]
-        self.moving_var = [var((P, n, 1), f"moving_var{i}", False) for i, n in enumerate(spec.hidden)]
-        self.trainable = self.kernels + [self.bias] + self.gammas + self.betas
-        self.adam_m = [var(t.shape, f"adam_m{i}", False) for i, t in enumerate(self.trainable)]
-        self.adam_v = [var(t.shape, f"adam_v{i}", False) for i, t in enumerate(self.trainable)]
-        self.step_count = tf.Variable(0.0, trainable=False)
-        self.idx = tf.Variable(tf.zeros((P, k), tf.int64), trainable=False)
-        x_spec = tf.TensorSpec([None, n_features], tf.float32)
-        self._train_step = tf.function(self._train_step_impl, input_signature=[
-            x_spec, tf.TensorSpec([None], tf.float32), tf.TensorSpec([2], tf.int32)])
-        self._logits_eval = tf.function(lambda x: self._forward(x, False, None), input_signature=[x_spec])
-
-    def reset(self, indices: np.ndarray, seed: int, generation: int, init_ids: np.ndarray | None = None,
-              group: int = 0) -> "PopulationFC":
-        """Load ``(P, k)`` individuals with fresh weights: Glorot-uniform kernels keyed by
-        ``(seed, generation, init_ids[p])`` (so an individual starts alike in any group), zero
-        output bias, unit batch-norm scale, fresh Adam state (Keras's defaults)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if indices.shape != (self.P, self.k):
-            raise SelectionError(f"indices of shape {indices.shape}, this model holds ({self.P}, {self.k})")
-        init_ids = np.arange(self.P) if init_ids is None else np.asarray(init_ids)
-        self.seed, self.generation, self.group = int(seed), int(generation), int(group)
-        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
-        kernels = [np.empty((self.P, a, b), np.float32) for a, b in pairs]  # Glorot-uniform
-        for p, ident in enumerate(init_ids):
-            rng = _rng(seed, generation, _INIT, ident)
-            for layer, (fan_in, fan_out) in enumerate(pairs):
-                limit = math.sqrt(6.0 / (fan_in + fan_out))
-                kernels[layer][p] = rng.uniform(-limit, limit, (fan_in, fan_out))
-        for v, value in zip(self.kernels, kernels):
-            v.assign(value)
-        for group_vars, fill in (([self.bias], 0.0), (self.gammas, 1.0), (self.betas, 0.0),
-                                 (self.moving_mean, 0.0), (self.moving_var, 1.0),
-                                 (self.adam_m, 0.0), (self.adam_v, 0.0)):
-            for v in group_vars:
-                v.assign(self.tf.fill(v.shape, fill))
-        self.step_count.assign(0.0)
-        self.idx.assign(indices)
-        return self
-
-    # Activations are laid out (P, units, batch): the gather lands there directly and every
-    # layer is one batched matmul with no transposes of the large input tensor.
-    def _forward(self, x, training: bool, dropout_seed):
-        tf, spec, cd = self.tf, self.spec, self.compute
-        h = tf.gather(tf.transpose(tf.cast(x, cd)), self.idx)  # (P, k, b)
-        for layer in range(len(spec.hidden)):
-            h = tf.cast(tf.linalg.matmul(tf.cast(self.kernels[layer], cd), tf.cast(h, cd), transpose_a=True),
-                        tf.float32)
-            if training:
-                mean, var = tf.nn.moments(h, axes=[2], keepdims=True)
-                m = spec.bn_momentum
-                self.moving_mean[layer].assign(self.moving_mean[layer] * m + mean * (1 - m))
-                self.moving_var[layer].assign(self.moving_var[layer] * m + var * (1 - m))
-            else:
-                mean, var = self.moving_mean[layer], self.moving_var[layer]
-            h = (h - mean) * tf.math.rsqrt(var + BN_EPSILON) * self.gammas[layer] + self.betas[layer]
-            h = tf.nn.relu(h)
-            if training and spec.dropout > 0:
-                keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + [layer, 0]) >= spec.dropout
-                h = tf.where(keep, h / (1.0 - spec.dropout), tf.zeros_like(h))
-        logits = tf.cast(tf.linalg.matmul(tf.cast(self.kernels[-1], cd), tf.cast(h, cd), transpose_a=True),
-                         tf.float32) + self.bias  # (P, 1, b)
-        return logits[:, 0, :]
-
-    def _train_step_impl(self, x, y, dropout_seed):
-        tf, spec = self.tf, self.spec
-        with tf.GradientTape() as tape:
-            logits = self._forward(x, True, dropout_seed)
-            labels = tf.broadcast_to(y[None, :], tf.shape(logits))
-            per_individual = tf.reduce_mean(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
-            loss = tf.reduce_sum(per_individual)
-            if spec.l2:  # as keras.regularizers.L2 on each hidden kernel: l2 * sum(w^2), per individual
-                loss += spec.l2 * tf.add_n([tf.reduce_sum(tf.square(w)) for w in self.kernels[:-1]])
-        grads = tape.gradient(loss, self.trainable)
-        # Adam as keras.optimizers.Adam (beta 0.9 / 0.999, epsilon 1e-7), one fused kernel per
-        # variable: unfused elementwise updates of 32M parameters would cost more than the matmuls.
-        self.step_count.assign_add(1.0)
-        b1, b2 = tf.constant(0.9), tf.constant(0.999)
-        for var, g, m, s in zip(self.trainable, grads, self.adam_m, self.adam_v):
-            tf.raw_ops.ResourceApplyAdam(
-                var=var.handle, m=m.handle, v=s.handle, beta1_power=b1 ** self.step_count,
-                beta2_power=b2 ** self.step_count, lr=tf.constant(spec.learning_rate, tf.float32),
-                beta1=b1, beta2=b2, epsilon=tf.constant(1e-7), grad=g)
-        return per_individual
-
-    def fit(self, source) -> "PopulationFC":
-        """Train on every row of ``source`` for ``spec.epochs`` passes (after :meth:`reset`)."""
-        tf = self.tf
-        shuffle = _rng(self.seed, self.generation, _SHUFFLE)
-        base = _rng(self.seed, self.generation, _DROPOUT, self.group).integers(0, 2**30, size=2)
-        step = 0
-        for _ in range(self.spec.epochs):
-            for xb, yb in source.batches(self.spec.batch_size, shuffle):
-                seed = tf.constant([int(base[0]), int(base[1]) + step], dtype=tf.int32)
-                self._train_step(tf.constant(xb), tf.constant(yb), seed)
-                step += 1
-        return self
-
-    def logits(self, X: np.ndarray) -> np.ndarray:
-        """``(P, n)`` logits for a fused batch ``X (n, n_features)`` (inference mode)."""
-        return self._logits_eval(self.tf.constant(np.asarray(X, dtype=np.float32))).numpy()
-
-    def accuracy(self, source, eval_batch: int = 256) -> np.ndarray:
-        """``(P,)`` fraction of ``source`` rows each individual classifies right (threshold 0.5)."""
-        correct = np.zeros(self.P, dtype=np.int64)
-        for xb, yb in source.batches(eval_batch, None):
-            correct += ((self.logits(xb) > 0) == (yb[None, :] > 0.5)).sum(axis=1)
-        return correct / max(1, len(source))
-
-    def balanced_accuracy(self, source, eval_batch: int = 256) -> np.ndarray:
-        """``(P,)`` balanced accuracy on ``source`` rows (threshold 0.5): the GA's fitness."""
-        hits = np.zeros((self.P, 2), dtype=np.int64)
-        counts = np.zeros(2, dtype=np.int64)
-        for xb, yb in source.batches(eval_batch, None):
-            called = self.logits(xb) > 0
-            pos = yb > 0.5
-            hits[:, 1] += called[:, pos].sum(axis=1)
-            hits[:, 0] += (~called[:, ~pos]).sum(axis=1)
-            counts += (int((~pos).sum()), int(pos.sum()))
-        present = counts > 0
-        return (hits[:, present] / counts[present]).mean(axis=1) if present.any() else np.zeros(self.P)
+    on_tf = keras.backend.backend() == "tensorflow"
+    if implementation == "tf" and not on_tf:
+        raise SelectionError(f"fitness implementation 'tf' needs the TensorFlow backend, "
+                             f"Keras runs on '{keras.backend.backend()}'")
+    if implementation == "tf" or (implementation == "auto" and on_tf):
+        return PopulationFC(P, k, n_features, spec)
+    return OpsPopulationFC(P, k, n_features, spec)
 
 
 class FCFitness:
@@ -336,11 +206,15 @@ class FCFitness:
     name = "fc"
 
     def __init__(self, train, validation, spec: FitnessFC, seed: int, individuals_per_step: int | None = None,
-                 eval_batch: int = 256):
+                 eval_batch: int = 256, implementation: str = "auto"):
+        if implementation not in IMPLEMENTATIONS:
+            raise SelectionError(f"fitness implementation must be one of {', '.join(IMPLEMENTATIONS)}, "
+                                 f"got '{implementation}'")
+        self.implementation = implementation
         self.train, self.validation, self.spec = train, validation, spec
         self.seed, self.eval_batch = int(seed), int(eval_batch)
         self.individuals_per_step = individuals_per_step
-        self._models: dict[tuple[int, int], PopulationFC] = {}
+        self._models: dict[tuple[int, int], PopulationBase] = {}
 
     def step_size(self, k: int) -> int:
         if self.individuals_per_step is not None:
@@ -349,14 +223,14 @@ class FCFitness:
             return int(self.individuals_per_step)
         return group_size(k, self.spec, self.eval_batch)
 
-    def _model(self, P: int, k: int) -> PopulationFC:
+    def _model(self, P: int, k: int) -> PopulationBase:
         """The traced model for groups of ``P``; the two most recent shapes are kept (a full group
         and the remainder, or generation 0's population and the later ones without the elite)."""
         key = (int(P), int(k))
         if key not in self._models:
             while len(self._models) >= 2:
                 self._models.pop(next(iter(self._models)))
-            self._models[key] = PopulationFC(P, k, self.train.n_features, self.spec)
+            self._models[key] = population_fc(P, k, self.train.n_features, self.spec, self.implementation)
         else:
             self._models[key] = self._models.pop(key)  # most recently used last
         return self._models[key]
@@ -410,7 +284,7 @@ def one_at_a_time_fitness(individuals: np.ndarray, X_train: np.ndarray, y_train:
         model.fit(X_train[:, idx], y_train, epochs=spec.epochs, batch_size=spec.batch_size,
                   shuffle=True, verbose=0)
         # Direct calls, not predict(): predict retraces for every new model and warns about it.
-        prob = np.concatenate([np.asarray(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
+        prob = np.concatenate([to_numpy(model(X_val[lo:lo + 1024][:, idx], training=False))[:, 0]
                                for lo in range(0, len(X_val), 1024)])
         out[p] = float(balanced_accuracy(prob > 0.5, y_val))
     return out

@@ -29,6 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from aesthetic.backend import allow_gpu_memory_growth
 from aesthetic.feature_store import FeatureStore
 from aesthetic.raycluster import init_ray
 
@@ -104,10 +105,7 @@ class _FitnessWorker:
     """A Ray actor holding one evaluator; its traced models are reused across generations."""
 
     def __init__(self, recipe):
-        import tensorflow as tf
-
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
+        allow_gpu_memory_growth()
         self.evaluator = recipe.build() if isinstance(recipe, _FCRecipe) else recipe
 
     def evaluate(self, individuals: np.ndarray, ids: np.ndarray, group: int, generation: int) -> np.ndarray:

@@ -16,6 +16,17 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# JAX and PyTorch (CPU) for the cross-backend tests (pytest -m backends), on request only: about 1.3 GB.
+if [ "${AESTHETIC_BACKENDS:-0}" = 1 ]; then
+  bstamp=.venv/.backends-$(sha256sum requirements-backends.txt | cut -c1-16)
+  if [ ! -f "$bstamp" ]; then
+    echo "setup: installing JAX and PyTorch (CPU) for the backends tests (log: .venv/install.log)" >&2
+    .venv/bin/python -m pip install -q -r requirements-backends.txt >>.venv/install.log 2>&1 \
+      || { tail -50 .venv/install.log; exit 1; }
+    rm -f .venv/.backends-*
+    touch "$bstamp"
+  fi
+fi
 
 # The browser tests (pytest marker `browser`) open the generated HTML pages in Debian's Chromium
 # through Selenium; no browser is ever downloaded by a Python package. Install it where we can.

@@ -35,5 +35,5 @@ class EfficientNet(Branch):
             model.load_weights(str(weights.path))
             norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
             # (x - mean) / sqrt(var) * (1/sqrt(std)) == (x - mean) / sqrt(var * std)
-            norm.variance.assign(norm.variance.numpy() * _IMAGENET_STDDEV_RGB.reshape(norm.variance.shape))
+            norm.variance.assign(keras.ops.convert_to_numpy(norm.variance) * _IMAGENET_STDDEV_RGB.reshape(norm.variance.shape))
         return model, [model.layers[-1].name]

@@ -7,8 +7,11 @@ import importlib
 import logging
 import os
 
+from typing import Optional
+
 import typer
 
+from aesthetic.backend import BackendError, select_backend
 from aesthetic.cli_utils import install_error_frame
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,7 +41,14 @@ _COMMAND_MODULES = [
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+          backend: Optional[str] = typer.Option(
+              None, "--backend", help="Keras backend: tensorflow (the default), jax or torch; overrides "
+                                      "KERAS_BACKEND. Stores and bundles record the backend that made them.")) -> None:
+    try:
+        select_backend(backend)
+    except BackendError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--backend") from None
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 

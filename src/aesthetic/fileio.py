@@ -26,7 +26,8 @@ import numpy as np
 PathLike = Union[str, os.PathLike]
 
 #: Distributions whose versions change feature values; recorded with every artifact.
-_VERSIONED = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "h5py", "opencv-python-headless")
+_VERSIONED = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "numpy", "h5py",
+              "opencv-python-headless")
 
 
 def library_versions() -> dict[str, str]:

@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aesthetic.backend import describe as describe_backend
 from aesthetic.fileio import PathLike, atomic_dir, atomic_write_text, json_text, library_versions, read_json
 from aesthetic.imageio import Resize, decode_batches, read_one
 from aesthetic.progress import Progress
@@ -183,7 +184,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 def bundle_header(kind: str) -> dict[str, Any]:
     """Fields every bundle's config.json starts with."""
     return {"format": BUNDLE_FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "library_versions": library_versions()}
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "library_versions": library_versions(),
+            "backend": describe_backend()}
 
 
 def is_bundle(path: PathLike) -> bool:

@@ -35,6 +35,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from aesthetic.backend import to_numpy
 from aesthetic.metrics import expected_calibration_error, validation_summary
 from aesthetic.progress import Progress
 
@@ -165,7 +166,7 @@ def predict_batched(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if len(x) == 0:
         return np.zeros(0, np.float32)
-    outs = [np.asarray(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    outs = [to_numpy(model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     out = np.concatenate(outs, axis=0).astype(np.float32)
     return out.reshape(len(x), -1)[:, 0] if out.ndim > 1 and out.shape[-1] == 1 else out
 
