@@ -29,8 +29,9 @@ from aesthetic.fileio import PathLike, json_text
 from aesthetic.data import LabelTable
 from aesthetic.feature_extraction.nima import default_weights_path
 from aesthetic.classifier.scores import ScoreRule, score_targets, train_score_head
+from aesthetic.classifier.quality import train_two_heads
 from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
-                                              readable_sources, row_kinds)
+                                              head_targets, readable_sources, row_kinds)
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +55,27 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
 def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, config: SensitivityConfig,
                      cache: PathLike | None, extractor_config: Mapping[str, Any] | None
                      ) -> tuple[Path | None, dict[str, Any]]:
-    """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
-    record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
+    """The sensitivity store for the originals among ``rows`` (built or reused): every labelled photo
+    in the two_heads design, the aesthetic ones in the one_head design; and a record of what
+    happened. ``(None, record)`` when no aesthetic photo's file can be read."""
     from aesthetic.feature_extraction import FeatureExtractor
 
-    originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
+    every = config.design == "two_heads"
+    originals = [r for r in rows if (every or y_all[r] == 1) and AUG_SEPARATOR not in store.ids[r]]
     ids = [store.ids[r] for r in originals]
     keep, missing = readable_sources(ids, [store.paths[r] for r in originals])
-    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "aesthetic_photos": len(ids),
-                              "readable": len(keep)}
+    aesthetic_kept = [k for k in keep if y_all[originals[k]] == 1]
+    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "design": config.design, "photos": len(ids),
+                              "readable": len(keep), "aesthetic_readable": len(aesthetic_kept)}
     if missing:
-        log.warning("sensitivity: %d of %d aesthetic photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
-    if not keep:
+        log.warning("sensitivity: %d of %d photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
+    if not aesthetic_kept:
         record["status"] = "off: the store's aesthetic photos are not readable"
         return None, record
     extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config))
     path = Path(cache) if cache is not None else default_cache_path(store.source)
-    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor, config)
+    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor,
+                            config, labels=[float(y_all[originals[k]]) for k in keep])
     record.update(status="on", cache=str(path.resolve()))
     return path, record
 
@@ -95,6 +100,33 @@ def store_score_targets(store: FeatureStore, labels: LabelTable | None, target: 
 
 def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
     return {"head": target, "score_rule": rule.model_dump(), "score_rule_describe": rule.describe()}
+
+
+def _train_binary(store: FeatureStore, selector, x: np.ndarray, y_all: np.ndarray, rows: np.ndarray,
+                  groups: np.ndarray, fc_config: FCConfig, sensitivity: SensitivityConfig | None,
+                  cache: PathLike | None, extractor_config: Mapping[str, Any] | None
+                  ) -> tuple[FCResult, dict[str, Any]]:
+    """The binary FC on ``x`` (the store's ``rows``), with the sensitivity rows when asked and possible:
+    two heads (:func:`aesthetic.classifier.quality.train_two_heads`) or one FC with the copies mixed in."""
+    y, n_real = y_all[rows], len(rows)
+    record: dict[str, Any] = {"status": "off: not asked for"}
+    if sensitivity is not None:
+        path, record = sensitivity_rows(store, y_all, rows, sensitivity, cache, extractor_config)
+        if path is not None:
+            with FeatureStore.open(path) as extra_store:
+                x = np.concatenate([x, selector.transform_store(extra_store, np.arange(len(extra_store)))])
+                y = np.concatenate([y, extra_store.labels.astype(np.float32)])
+                groups = np.concatenate([groups, source_ids(extra_store.ids)])
+                kinds = row_kinds(extra_store.ids)
+                record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
+                extra_ids = list(extra_store.ids)
+            real = np.arange(len(y)) < n_real
+            if sensitivity.design == "two_heads":
+                # the store's own rows (and any label-preserving copies it holds) are clean
+                clean = np.concatenate([np.ones(n_real, bool), head_targets(extra_ids)[1]])
+                return train_two_heads(x, y, groups, clean, real, fc_config), record
+            return train_fc(x, y, groups, fc_config, threshold_rows=real), record
+    return train_fc(x, y, groups, fc_config), record
 
 
 def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike | None = None,
@@ -136,18 +168,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         rule = score_rule or ScoreRule()
         record: dict[str, Any] = {"status": "off: not asked for"}
         if target == "binary":
-            y, n_real = y_all[rows], len(rows)
-            if sensitivity is not None:
-                cache, record = sensitivity_rows(store, y_all, rows, sensitivity, sensitivity_cache,
-                                                 extractor_config)
-                if cache is not None:
-                    with FeatureStore.open(cache) as extra_store:
-                        x = np.concatenate([x, selector.transform_store(extra_store, np.arange(len(extra_store)))])
-                        y = np.concatenate([y, extra_store.labels.astype(np.float32)])
-                        groups = np.concatenate([groups, source_ids(extra_store.ids)])
-                        kinds = row_kinds(extra_store.ids)
-                        record["rows"] = {str(k): int((kinds == k).sum()) for k in sorted(set(kinds))}
-            result = train_fc(x, y, groups, fc_config, threshold_rows=np.arange(len(y)) < n_real)
+            result, record = _train_binary(store, selector, x, y_all, rows, groups, fc_config, sensitivity,
+                                           sensitivity_cache, extractor_config)
         else:
             if sensitivity is not None:
                 record = {"status": f"off: sensitivity training is for the binary target, not {target}"}
@@ -163,7 +185,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
                          threshold=result.threshold, metrics=result.metrics, extra_config=extra,
-                         inputs=[features, selection])
+                         inputs=[features, selection], quality_model=getattr(result, "quality_model", None))
     log.info("wrote %s", out)
     return load_model(out), result
 
