@@ -98,9 +98,9 @@ def register_train(app: typer.Typer) -> None:
         seed: Optional[int] = FC.option("seed", help="Seed of the split, the initial weights and dropout "
                                                      "(and of the sensitivity copies)."),
         sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
-                                         help="Add degraded copies (not aesthetic), square/portrait crops "
-                                              "(aesthetic) and flat frames (not) when the photos are readable "
-                                              "(binary target)."),
+                                         help="Add degraded copies and flat frames (not aesthetic), "
+                                              "square/portrait crops and mirrors (label kept) when the photos "
+                                              "are readable (binary target)."),
         sensitivity_copies: Optional[int] = SENSITIVITY.option("copies", "--sensitivity-copies",
                                                                help="Degraded copies per aesthetic photo."),
         sensitivity_design: Optional[str] = SENSITIVITY.option("design", "--sensitivity-design", help=(
