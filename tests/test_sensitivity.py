@@ -9,20 +9,24 @@ import pytest
 from aesthetic import degradations as D
 from aesthetic.classifier.fc import source_ids
 from aesthetic.classifier.sensitivity import (SYNTHETIC_PREFIX, SensitivityConfig, build_sensitivity_store, degrade,
-                                   plan_copies, portrait_crop, row_kinds)
+                                              head_targets, plan_copies, portrait_crop, row_kinds)
 from conftest import TINY_EXTRACTOR
 
-SMALL = SensitivityConfig(copies=3, synthetic_frames=4)
+SMALL = SensitivityConfig(copies=3, copies_not=2, synthetic_frames=4)
+VIEWS = ("square", "portrait", "hflip")
 
 
 def test_degraded_copies_are_not_aesthetic_and_grouped_with_their_source():
-    specs = plan_copies(["a.jpg", "b.jpg"], SMALL)
-    degraded = [s for s in specs if s.kind not in ("square", "portrait", "synthetic")]
-    assert len(degraded) == 2 * 3 and all(s.label == 0.0 for s in degraded)
+    specs = plan_copies(["a.jpg", "b.jpg"], SMALL, labels=[1, 0])
+    degraded = [s for s in specs if s.kind not in VIEWS + ("synthetic",)]
+    # two_heads: copies of photos of both classes (3 per aesthetic photo, 2 per other), all labelled 0
+    assert [s.source for s in degraded] == ["a.jpg"] * 3 + ["b.jpg"] * 2 and all(s.label == 0.0 for s in degraded)
     assert [source_ids([s.id])[0] for s in degraded] == [s.source for s in degraded]
-    crops = [s for s in specs if s.kind in ("square", "portrait")]
-    assert len(crops) == 4 and all(s.label == 1.0 for s in crops)
-    assert all(source_ids([s.id])[0] == s.source for s in crops)
+    views = [s for s in specs if s.kind in VIEWS]
+    # crops and mirrors keep their source's label
+    assert [(s.source, s.kind, s.label) for s in views] == [("a.jpg", v, 1.0) for v in VIEWS] + \
+        [("b.jpg", v, 0.0) for v in VIEWS]
+    assert all(source_ids([s.id])[0] == s.source for s in views)
     frames = [s for s in specs if s.kind == "synthetic"]
     assert len(frames) == 4 and all(s.label == 0.0 and s.source is None for s in frames)
     assert len(set(source_ids([s.id for s in frames]))) == 4  # each frame its own group
@@ -30,6 +34,24 @@ def test_degraded_copies_are_not_aesthetic_and_grouped_with_their_source():
     for s in degraded:  # strengths inside the configured range
         low, high = SMALL.strength_range(s.kind)
         assert low <= s.strength <= high
+
+
+def test_the_one_head_design_copies_only_the_aesthetic_photos():
+    one = SMALL.model_copy(update={"design": "one_head"})
+    specs = plan_copies(["a.jpg", "b.jpg"], one, labels=[1, 0])
+    assert {s.source for s in specs} == {"a.jpg", None}
+    assert sum(s.kind not in VIEWS + ("synthetic",) for s in specs) == 3
+
+
+def test_head_targets_send_clean_rows_to_the_aesthetic_head_and_all_rows_to_the_quality_head():
+    specs = plan_copies(["a.jpg", "b.jpg"], SMALL, labels=[1, 0])
+    ids = ["a.jpg", "b.jpg"] + [s.id for s in specs]
+    aesthetic_rows, clean = head_targets(ids)
+    expected = [True, True] + [s.kind in VIEWS for s in specs]
+    np.testing.assert_array_equal(clean, expected)
+    np.testing.assert_array_equal(aesthetic_rows, expected)
+    # the quality head's degraded rows come from photos of both classes, plus the frames
+    assert {s.source for s, c in zip(specs, clean[2:]) if not c} == {"a.jpg", "b.jpg", None}
 
 
 def test_a_sources_copies_do_not_depend_on_the_other_sources():
@@ -78,9 +100,9 @@ def test_the_sensitivity_store_is_labelled_and_reused(tmp_path, tiny_images):
     extractor = FeatureExtractor(**TINY_EXTRACTOR)
     out = build_sensitivity_store(tmp_path / "s.h5", ids, srcs, extractor, SMALL, progress=False)
     with FeatureStore.open(out) as store:
-        assert len(store) == 2 * (3 + 2) + 4
+        assert len(store) == 2 * (3 + 3) + 4
         kinds = row_kinds(store.ids)
-        np.testing.assert_array_equal(store.labels, [1.0 if k in ("square", "portrait") else 0.0 for k in kinds])
+        np.testing.assert_array_equal(store.labels, [1.0 if k in VIEWS else 0.0 for k in kinds])
         assert set(source_ids(store.ids)) == set(ids) | {f"{SYNTHETIC_PREFIX}{k:04d}" for k in range(4)}
         first = store.read("mobilenet")
         # a row equals the features of the copy rendered again by hand
@@ -105,7 +127,7 @@ def test_the_sensitivity_store_is_labelled_and_reused(tmp_path, tiny_images):
     build_sensitivity_store(tmp_path / "s.h5", ids, srcs, extractor, SMALL.model_copy(update={"copies": 1}),
                             progress=False)
     with FeatureStore.open(out) as store:
-        assert len(store) == 2 * (1 + 2) + 4
+        assert len(store) == 2 * (1 + 3) + 4
 
 
 def test_train_uses_sensitivity_by_default_and_says_when_it_cannot(tmp_path, tiny_store):
@@ -122,6 +144,8 @@ def test_train_uses_sensitivity_by_default_and_says_when_it_cannot(tmp_path, tin
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     rec = config["sensitivity"]
     assert rec["status"] == "on" and rec["rows"]["synthetic"] == 3 and rec["rows"]["square"] == rec["readable"]
+    assert rec["design"] == "two_heads" and rec["rows"]["hflip"] == rec["readable"] == 16
+    assert config["quality_head"]["file"] == "quality.keras" and (tmp_path / "m" / "quality.keras").is_file()
     assert config["calibration"]["method"] == "platt" and config["calibration"]["slope"] > 0
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["threshold_from"].startswith("out-of-fold") and "ece_calibrated" in metrics

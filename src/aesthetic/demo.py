@@ -269,8 +269,9 @@ def run_demo(out: Path, quick: bool = False, two_branch: str = "auto", app: Opti
     paths.add("ga_plot", "selection_ga/fitness.png")
 
     model = paths.add("model", "model")
-    # sensitivity training (the default): degraded copies of the aesthetic photos, square/portrait crops and
-    # flat frames teach the FC what a spoiled photo looks like; fewer copies in a quick run
+    # sensitivity training (the default, two heads): degraded copies of the photos and flat frames teach a
+    # quality head what a spoiled photo looks like, crops and mirrors keep the aesthetic head off shape
+    # cues; fewer copies in a quick run
     sensitivity = ["--sensitivity-copies", "4", "--synthetic-frames", "30"] if quick else []
     run("train the FC classifier on the GA's features, with sensitivity training", "train", features,
         "--selection", ga, "--out", model, "--epochs", "60" if quick else "200", *sensitivity)

@@ -28,9 +28,10 @@ from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
 from aesthetic.data import LabelTable, labels_from_scores
 from aesthetic.feature_extraction.nima import default_weights_path
+from aesthetic.classifier.quality import train_two_heads
 from aesthetic.classifier.scores import ScoreRule, score_targets, target_means, train_score_head
 from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
-                                              readable_sources, row_kinds)
+                                              head_targets, readable_sources, row_kinds)
 from aesthetic.feature_extraction import FeatureExtractor
 
 log = logging.getLogger(__name__)
@@ -55,22 +56,26 @@ def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict
 def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, config: SensitivityConfig,
                      cache: PathLike | None, extractor_config: Mapping[str, Any] | None
                      ) -> tuple[Path | None, dict[str, Any]]:
-    """The sensitivity store for the aesthetic originals among ``rows`` (built or reused), and a
-    record of what happened. ``(None, record)`` when no aesthetic photo's file can be read."""
+    """The sensitivity store for the originals among ``rows`` (built or reused): every labelled photo
+    in the two_heads design, the aesthetic ones in the one_head design; and a record of what
+    happened. ``(None, record)`` when no aesthetic photo's file can be read."""
 
-    originals = [r for r in rows if y_all[r] == 1 and AUG_SEPARATOR not in store.ids[r]]
+    every = config.design == "two_heads"
+    originals = [r for r in rows if (every or y_all[r] == 1) and AUG_SEPARATOR not in store.ids[r]]
     ids = [store.ids[r] for r in originals]
     keep, missing = readable_sources(ids, [store.paths[r] for r in originals])
-    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "aesthetic_photos": len(ids),
-                              "readable": len(keep)}
+    aesthetic_kept = [k for k in keep if y_all[originals[k]] == 1]
+    record: dict[str, Any] = {"config": config.model_dump(mode="json"), "design": config.design, "photos": len(ids),
+                              "readable": len(keep), "aesthetic_readable": len(aesthetic_kept)}
     if missing:
-        log.warning("sensitivity: %d of %d aesthetic photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
-    if not keep:
+        log.warning("sensitivity: %d of %d photos unreadable, e.g. %s", len(missing), len(ids), missing[0])
+    if not aesthetic_kept:
         record["status"] = "off: the store's aesthetic photos are not readable"
         return None, record
     extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config))
     path = Path(cache) if cache is not None else default_cache_path(store.source)
-    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor, config)
+    build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor,
+                            config, labels=[float(y_all[originals[k]]) for k in keep])
     record.update(status="on", cache=str(path.resolve()))
     return path, record
 
@@ -106,7 +111,7 @@ def _add_sensitivity_rows(store: FeatureStore, selector: Any, x: np.ndarray, aes
                           rows: np.ndarray, config: SensitivityConfig, cache: PathLike | None,
                           extractor_config: Mapping[str, Any] | None
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """``x`` with the sensitivity rows of the aesthetic photos (``aesthetic``: ``(n,)`` 0/1 of every store
+    """``x`` with the sensitivity rows of the photos (``aesthetic``: ``(n,)`` 0/1 of every store
     row) appended, their 0/1 labels, their ids and the record of what happened."""
     path, record = sensitivity_rows(store, aesthetic, rows, config, cache, extractor_config)
     if path is None:
@@ -118,8 +123,26 @@ def _add_sensitivity_rows(store: FeatureStore, selector: Any, x: np.ndarray, aes
         return x, extra.labels.astype(np.float32), np.asarray(extra.ids, dtype=object), record
 
 
+def _degraded(ids: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: which sensitivity rows are degraded copies or synthetic frames (not crops or mirrors)."""
+    return ~head_targets(list(ids))[1] if len(ids) else np.zeros(0, bool)
+
+
 def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
     return {"head": target, "score_rule": rule.model_dump(), "score_rule_describe": rule.describe()}
+
+
+def _train_binary(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_real: int, extra_ids: np.ndarray,
+                  fc_config: FCConfig, sensitivity: SensitivityConfig | None) -> FCResult:
+    """The binary model on ``x`` (the store's ``n_real`` rows, then the sensitivity rows ``extra_ids``):
+    two heads (:func:`aesthetic.classifier.quality.train_two_heads`) in the two_heads design, else one FC
+    with the copies mixed in. The threshold is chosen on the store's own rows either way."""
+    real = np.arange(len(y)) < n_real
+    if sensitivity is not None and len(extra_ids) and sensitivity.design == "two_heads":
+        # the store's own rows (and any label-preserving copies it holds) are clean
+        clean = np.concatenate([np.ones(n_real, bool), head_targets(list(extra_ids))[1]])
+        return train_two_heads(x, y, groups, clean, real, fc_config)
+    return train_fc(x, y, groups, fc_config, threshold_rows=real)
 
 
 def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike | None = None,
@@ -171,11 +194,11 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
             groups = np.concatenate([groups, source_ids(extra_ids)])
         if target == "binary":
             y = np.concatenate([y_all[rows], extra_labels])
-            result = train_fc(x, y, groups, fc_config, threshold_rows=np.arange(len(y)) < n_real)
+            result = _train_binary(x, y, groups, n_real, extra_ids, fc_config, sensitivity)
         else:
             # Degraded copies and synthetic frames (label 0) get the low-score target; geometry crops
             # (label 1) their source photo's human score.
-            extra_targets = store_score_targets_of(labels, extra_ids, target, degraded=extra_labels == 0)
+            extra_targets = store_score_targets_of(labels, extra_ids, target, degraded=_degraded(extra_ids))
             result = train_score_head(x, np.concatenate([y_all[rows], extra_targets]), groups, fc_config,
                                       target, rule)
         extra = {
@@ -189,7 +212,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
                          threshold=result.threshold, metrics=result.metrics, extra_config=extra,
-                         inputs=[features, selection])
+                         inputs=[features, selection], quality_model=getattr(result, "quality_model", None))
     log.info("wrote %s", out)
     return load_model(out), result
 

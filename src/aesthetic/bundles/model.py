@@ -4,6 +4,9 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
 
     MODEL/
       model.keras     FC, standardisation included: (n, n_selected) float32 -> (n, 1) P(aesthetic)
+      quality.keras   optional (sensitivity design two_heads, :mod:`aesthetic.classifier.quality`): the
+                      quality head, same input -> (n, 1) P(clean); config.json's ``quality_head`` names
+                      it, and the bundle's P(aesthetic) is the (calibrated) aesthetic head's P times P(clean)
       selector/       the fitted selector (aesthetic.genetic_selection save format)
       config.json     format, kind, extractor config, branches and widths, threshold (+ how it was
                       chosen), label rule, FC config, training provenance, library versions
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 BUNDLE_FORMAT = "aesthetic-model"
 FORMAT_VERSION = 1
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
+QUALITY_FILE = "quality.keras"
 SELECTOR_DIR, STUDENT_DIR = "selector", "student"
 
 
@@ -222,13 +226,15 @@ def write_bundle(out: PathLike, write: Callable[[Path], None], inputs: Iterable[
 
 def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Mapping[str, Any],
                      threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None,
-                     inputs: Iterable[PathLike | None] = ()) -> Path:
+                     inputs: Iterable[PathLike | None] = (), quality_model=None) -> Path:
     """Write a full bundle (see the module docstring). ``selector`` is a fitted
     :mod:`aesthetic.genetic_selection` selector; ``extractor_config`` rebuilds the
-    :class:`FeatureExtractor` (``FeatureExtractor.config()``), restricted to the selector's branches."""
-    if int(fc_model.input_shape[-1]) != int(selector.n_features_out_):
-        raise BundleError(f"the FC takes {fc_model.input_shape[-1]} features but the selector gives "
-                          f"{selector.n_features_out_}")
+    :class:`FeatureExtractor` (``FeatureExtractor.config()``), restricted to the selector's branches.
+    ``quality_model``: the two_heads design's quality head (same input as ``fc_model``, P(clean))."""
+    for what, net in (("FC", fc_model), ("quality head", quality_model)):
+        if net is not None and int(net.input_shape[-1]) != int(selector.n_features_out_):
+            raise BundleError(f"the {what} takes {net.input_shape[-1]} features but the selector gives "
+                              f"{selector.n_features_out_}")
     extractor_config = dict(extractor_config)
     extractor_config["branches"] = list(selector.branches_)
     weights = extractor_config.get("weights")
@@ -243,9 +249,15 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
         "n_features_in": int(selector.n_features_in_), "n_features_selected": int(selector.n_features_out_),
     })
     config.update(extra_config or {})
+    if quality_model is not None:
+        config["quality_head"] = {"file": QUALITY_FILE, "combine": "product",
+                                  "describe": "P(aesthetic) = calibrated P of model.keras * P(clean) of "
+                                              f"{QUALITY_FILE}"}
 
     def write(tmp: Path) -> None:
         fc_model.save(tmp / MODEL_FILE)
+        if quality_model is not None:
+            quality_model.save(tmp / QUALITY_FILE)
         selector.save(tmp / SELECTOR_DIR)
         for relative, source in copies.items():
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -472,10 +484,14 @@ class AestheticModel(_LoadedModel):
     kind = "full"
 
     def __init__(self, keras_model, selector, config: Mapping[str, Any], path: Path | None = None,
-                 metrics: Mapping[str, Any] | None = None, extractor=None):
+                 metrics: Mapping[str, Any] | None = None, extractor=None, quality_model=None):
         super().__init__(keras_model, config, path, metrics)
         self.selector = selector
         self._extractor = extractor
+        #: The two_heads design's quality head (selected features -> P(clean)), or None.
+        self.quality_model = quality_model
+        if quality_model is not None and self.has_scores:
+            raise BundleError(f"{path}: a quality head combines with a binary head only, not a {self.head} head")
 
     @property
     def branches(self) -> list[str]:
@@ -503,20 +519,26 @@ class AestheticModel(_LoadedModel):
         bundle has no calibration): what distillation compares teacher logits against."""
         from aesthetic.classifier.fc import network_threshold
 
-        if self.has_scores:
-            return float(self.threshold)
+        if self.has_scores or self.quality_model is not None:
+            return float(self.threshold)  # logits_store gives the logit of the bundle's own P then
         return network_threshold(self.threshold, self.calibration)
 
     def _network(self, x: np.ndarray) -> np.ndarray:
         """The FC on selected features: its outputs, except that a binary bundle with a calibration
-        gives the calibrated P (Platt applied to the network's logits)."""
+        gives the calibrated P (Platt applied to the network's logits), and one with a quality head
+        that P times the quality head's P(clean)."""
         from aesthetic.classifier.fc import apply_calibration, logit_model, predict_batched
+        from aesthetic.classifier.quality import combine
 
         if self.has_scores or self.calibration is None:
-            return predict_batched(self.keras_model, x)
-        if getattr(self, "_logit_net", None) is None:
-            self._logit_net = logit_model(self.keras_model)
-        return apply_calibration(predict_batched(self._logit_net, x), self.calibration)
+            p = predict_batched(self.keras_model, x)
+        else:
+            if getattr(self, "_logit_net", None) is None:
+                self._logit_net = logit_model(self.keras_model)
+            p = apply_calibration(predict_batched(self._logit_net, x), self.calibration)
+        if self.quality_model is None:
+            return p
+        return combine(p, predict_batched(self.quality_model, x))
 
     def raw_features(self, fused: np.ndarray) -> np.ndarray:
         """The network's outputs: ``(n,)`` P (binary; calibrated when the bundle carries a
@@ -539,6 +561,9 @@ class AestheticModel(_LoadedModel):
 
         if self.has_scores:
             return self.outputs(self.raw_store(store, rows))["logit"].astype(np.float32)
+        if self.quality_model is not None:  # the logit of the bundle's own P, so network_threshold is threshold
+            p = np.clip(self.raw_store(store, rows).astype(np.float64), 1e-7, 1 - 1e-7)
+            return np.log(p / (1 - p)).astype(np.float32)
         return predict_batched(logit_model(self.keras_model), self.selector.transform_store(store, rows))
 
     def predict_store(self, store, rows=None) -> np.ndarray:
@@ -619,13 +644,26 @@ class StudentModel(_LoadedModel):
                              self.threshold, batch_size, progress=progress, with_scores=self.has_scores)
 
 
-def _load_keras(path: Path):
+def _load_keras(path: Path, name: str = MODEL_FILE):
     import keras
 
     try:
-        return keras.saving.load_model(path / MODEL_FILE, compile=False)
+        return keras.saving.load_model(path / name, compile=False)
     except Exception as exc:
-        raise BundleError(f"{path / MODEL_FILE}: cannot load ({type(exc).__name__}: {exc})") from None
+        raise BundleError(f"{path / name}: cannot load ({type(exc).__name__}: {exc})") from None
+
+
+def _load_quality(path: Path, config: Mapping[str, Any]):
+    """The quality head that config.json's ``quality_head`` names, or None when it names none."""
+    head = config.get("quality_head")
+    if not head:
+        return None
+    if not isinstance(head, Mapping) or head.get("combine") != "product" or not isinstance(head.get("file"), str):
+        raise BundleError(f"{path / CONFIG_FILE}: quality_head must name a .keras file combined by 'product'; "
+                          f"got {head!r}")
+    if not (path / head["file"]).is_file():
+        raise BundleError(f"{path}: {head['file']} (the quality head config.json names) is missing")
+    return _load_keras(path, head["file"])
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
@@ -662,8 +700,10 @@ def load_model(path: PathLike, precision: str | None = None) -> AestheticModel |
                               f"features) does not match config.json ({', '.join(config['branches'])} -> "
                               f"{config['n_features_selected']})")
         keras_model = _load_keras(path)
-        if int(keras_model.input_shape[-1]) != int(config["n_features_selected"]):
-            raise BundleError(f"{path}: {MODEL_FILE} takes {keras_model.input_shape[-1]} features, config.json says "
-                              f"{config['n_features_selected']}")
-        return AestheticModel(keras_model, selector, config, path, _read_metrics(path))
+        quality = _load_quality(path, config)
+        for name, net in ((MODEL_FILE, keras_model), (QUALITY_FILE, quality)):
+            if net is not None and int(net.input_shape[-1]) != int(config["n_features_selected"]):
+                raise BundleError(f"{path}: {name} takes {net.input_shape[-1]} features, config.json says "
+                                  f"{config['n_features_selected']}")
+        return AestheticModel(keras_model, selector, config, path, _read_metrics(path), quality_model=quality)
     return StudentModel(_load_keras(path), config, path, _read_metrics(path))

@@ -32,11 +32,22 @@ def _metrics_table(title: str, metrics: dict, threshold: float):
     table.add_column("value", justify="right")
     table.add_row("threshold", f"{threshold:.4f}")
     for key in ("n", "n_aesthetic", "accuracy", "balanced_accuracy", "f1", "auc", "ece_raw", "ece_calibrated",
+                "aesthetic_head_balanced_accuracy", "quality_auc", "quality_degraded_below_half",
                 "threshold_from", "srcc", "plcc", "mae", "emd", "agreement", "teacher_correlation", "teacher_srcc", "epochs_run"):
         if key in metrics:
             value = metrics[key]
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     return table
+
+
+def _sensitivity_line(record: dict) -> str:
+    """What `train` says about sensitivity training, from the bundle's ``config["sensitivity"]``."""
+    if record.get("status") != "on":
+        return f"sensitivity training {esc(record.get('status', 'off'))}"
+    added = ", ".join(f"{n} {k}" for k, n in record.get("rows", {}).items())
+    design = "two heads: P = aesthetic head x quality head" if record.get("design") == "two_heads" else "one head"
+    return (f"sensitivity training on ({design}): {record['readable']} photos ({record['aesthetic_readable']} "
+            f"aesthetic) gave {added} (cached in {esc(record.get('cache'))})")
 
 
 def register(app: typer.Typer) -> None:
@@ -84,11 +95,15 @@ def register_train(app: typer.Typer) -> None:
         class_weight: Optional[str] = FC.option("class_weight"),
         seed: Optional[int] = FC.option("seed"),
         sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
-                                         help="Add degraded copies (not aesthetic), square/portrait crops "
-                                              "(aesthetic) and flat frames (not) when the photos are readable; "
-                                              "a score head trains them towards a low score."),
+                                         help="Add degraded copies and flat frames (not aesthetic), "
+                                              "square/portrait crops and mirrors (label kept) when the photos "
+                                              "are readable; a score head trains the degraded ones towards a "
+                                              "low score."),
         sensitivity_copies: Optional[int] = SENSITIVITY.option("copies", "--sensitivity-copies",
                                                                help="Degraded copies per aesthetic photo."),
+        sensitivity_design: Optional[str] = SENSITIVITY.option("design", "--sensitivity-design", help=(
+            "two_heads: P = aesthetic head x quality head (clean vs degraded copies of both classes) | "
+            "one_head: copies mixed into one FC as not aesthetic.")),
         synthetic_frames: Optional[int] = SENSITIVITY.option("synthetic_frames", "--synthetic-frames",
                                                              help="Flat/gradient/blurred frames added as "
                                                                   "not aesthetic."),
@@ -120,6 +135,7 @@ def register_train(app: typer.Typer) -> None:
             "threshold_metric": threshold_metric, "threshold_folds": threshold_folds, "calibration": calibration,
             "class_weight": class_weight, "seed": seed})
         sens = SENSITIVITY.build(None, {"copies": sensitivity_copies, "synthetic_frames": synthetic_frames,
+                                        "design": sensitivity_design,
                                         "seed": fc_config.seed}) if sensitivity else None
         rule = LABELS.build(None, {"source": label_source, "threshold": score_threshold, "margin": margin})
         table = load_labels(labels, rule) if labels is not None else None
@@ -132,13 +148,7 @@ def register_train(app: typer.Typer) -> None:
             features, out, selection=selection, labels=table, label_rule=rule_record, fc_config=fc_config,
             branches=[b.strip() for b in branches.split(",")] if branches else None, target=target,
             score_rule=score_rule, sensitivity=sens, sensitivity_cache=sensitivity_cache)
-        record = model.config.get("sensitivity", {})
-        if record.get("status") == "on":
-            added = ", ".join(f"{n} {k}" for k, n in record.get("rows", {}).items())
-            console.print(f"sensitivity training on: {record['readable']} aesthetic photos gave {added} "
-                          f"(cached in {esc(record.get('cache'))})")
-        else:
-            console.print(f"sensitivity training {esc(record.get('status', 'off'))}")
+        console.print(_sensitivity_line(model.config.get("sensitivity", {})))
         head = "" if target == "binary" else f", {target} head"
         console.print(_metrics_table(f"FC on {model.config['n_features_selected']} features "
                                      f"({', '.join(model.branches)}{head})", result.metrics, result.threshold))

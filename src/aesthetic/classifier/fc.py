@@ -322,18 +322,27 @@ def fit_keras(model, x, y: np.ndarray | None = None, *, x_val: np.ndarray, y_val
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def row_weights(labels: np.ndarray, mode: Literal["balanced", "none"]) -> np.ndarray:
-    """Per-row weights for ``labels`` (ones, or balanced class weights)."""
+def row_weights(labels: np.ndarray, mode: Literal["balanced", "none"], strata: np.ndarray | None = None) -> np.ndarray:
+    """Per-row weights for ``labels`` (ones, or balanced class weights). With ``strata`` (``(n,)``,
+    e.g. the class of each row's source photo) and ``"balanced"``, every (label, stratum) cell carries
+    equal total weight, so a stratum cannot predict the label."""
     y = np.asarray(labels).astype(int)
     if mode == "none":
         return np.ones(len(y), np.float32)
-    weights = balanced_class_weight(y)
-    return np.array([weights[v] for v in y], dtype=np.float32)
+    if strata is None:
+        weights = balanced_class_weight(y)
+        return np.array([weights[v] for v in y], dtype=np.float32)
+    balanced_class_weight(y)  # both labels present
+    cells = np.array([f"{v}|{s}" for v, s in zip(y, np.asarray(strata))], dtype=object)
+    names, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
+    return (len(y) / (len(names) * counts[inverse])).astype(np.float32)
 
 
 def _fit_one(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, config: FCConfig, seed: int,
-             description: str) -> tuple[Any, dict[str, list[float]], np.ndarray, np.ndarray]:
-    """One FC on ``x``/``y`` with its own grouped train/validation split for early stopping."""
+             description: str, strata: np.ndarray | None = None
+             ) -> tuple[Any, dict[str, list[float]], np.ndarray, np.ndarray]:
+    """One FC on ``x``/``y`` with its own grouped train/validation split for early stopping
+    (``strata``: see :func:`row_weights`)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -342,8 +351,9 @@ def _fit_one(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, config: FC
     model = build_fc(x.shape[1], config.hidden, config.dropout, config.l2, mean, var, seed)
     history = fit_keras(
         model, x[tr], y[tr], x_val=x[va], y_val=y[va],
-        sample_weight=row_weights(y[tr], config.class_weight),
-        val_weight=row_weights(y[va], config.class_weight) if len(np.unique(y[va])) == 2 else None,
+        sample_weight=row_weights(y[tr], config.class_weight, None if strata is None else strata[tr]),
+        val_weight=(row_weights(y[va], config.class_weight, None if strata is None else strata[va])
+                    if len(np.unique(y[va])) == 2 else None),
         loss=keras.losses.BinaryCrossentropy(), learning_rate=config.learning_rate,
         batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
         description=description)
@@ -360,7 +370,7 @@ def usable_folds(labels: np.ndarray, groups: np.ndarray | None, folds: int) -> i
 
 
 def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None,
-                       config: FCConfig, folds: int) -> np.ndarray:
+                       config: FCConfig, folds: int, strata: np.ndarray | None = None) -> np.ndarray:
     """Logit of every row from an FC that never saw its group: ``folds`` FCs, one per fold of a
     ``StratifiedGroupKFold`` over ``groups``, each trained on the other folds with ``config``."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -372,7 +382,7 @@ def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequenc
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     for k, (fit_rows, held) in enumerate(splitter.split(x, y.astype(int), g)):
         model, _, _, _ = _fit_one(x[fit_rows], y[fit_rows], g[fit_rows], config, config.seed + 1 + k,
-                                  f"threshold fold {k + 1}/{folds}")
+                                  f"threshold fold {k + 1}/{folds}", None if strata is None else strata[fit_rows])
         oof[held] = predict_batched(logit_model(model), x[held])
     return oof
 
