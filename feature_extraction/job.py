@@ -64,7 +64,7 @@ class ExtractionConfig(ExtractorConfig):
                                   description=ReadPolicy.model_fields["max_decode_bytes"].description)
 
     def read_policy(self) -> ReadPolicy:
-        """The limits every read of this job obeys (local engine; Ray workers apply ``max_pixels`` only)."""
+        """The limits every read of this job obeys, on either engine."""
         return ReadPolicy(max_file_bytes=self.max_file_bytes, max_decode_bytes=self.max_decode_bytes,
                           max_pixels=self.max_pixels)
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from aesthetic.data import Manifest, load_manifest
 from aesthetic.backend import allow_gpu_memory_growth
+from aesthetic.imageio import ReadPolicy, reading_with
 from aesthetic.feature_store import STATUS_FAILED, STATUS_OK, BranchData, write_shard_manifest, write_store
 from aesthetic.progress import Progress
 from aesthetic.raycluster import init_ray
@@ -89,8 +90,10 @@ def _extractor(spec_json: str, branch: Optional[str] = None) -> FeatureExtractor
     return FeatureExtractor.from_config(spec)
 
 
-def decode_batch(batch: dict[str, np.ndarray], spec_json: str) -> dict[str, np.ndarray]:
-    """Ray Data UDF (CPU task): decode and resize each path for every branch.
+def decode_batch(batch: dict[str, np.ndarray], spec_json: str, policy_json: str | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Ray Data UDF (CPU task): decode and resize each path for every branch, under the job's read limits
+    (``policy_json``: a :class:`aesthetic.imageio.ReadPolicy`; None = the defaults).
 
     In: ``row`` (n,) int64, ``path`` (n,) str. Out adds ``ok`` (n,) bool, ``error`` (n,) str and,
     per branch, ``in_<branch>`` (raw uint8 bytes of the ``(h, w, 3)`` input; empty when failed)
@@ -102,8 +105,10 @@ def decode_batch(batch: dict[str, np.ndarray], spec_json: str) -> dict[str, np.n
     errors = np.empty(n, dtype=object)
     inputs = {b: np.empty(n, dtype=object) for b in fx.branch_names}
     shapes = {b: np.zeros((n, 3), dtype=np.int32) for b in fx.branch_names}
+    policy = ReadPolicy.model_validate_json(policy_json) if policy_json else ReadPolicy()
     for i, path in enumerate(batch["path"]):
-        resized, reason = fx.load(str(path))
+        with reading_with(policy):
+            resized, reason = fx.load(str(path))
         ok[i], errors[i] = resized is not None, reason
         for b in fx.branch_names:
             image = resized[b] if resized is not None else np.zeros((0, 0, 3), np.uint8)
@@ -228,14 +233,14 @@ def _quiet_ray_data() -> Iterator[None]:
 
 
 def _pipeline(manifest: Manifest, shards: list[range], todo: list[int], fx: FeatureExtractor, spec_json: str,
-              res: _Resources):
+              res: _Resources, policy_json: str | None = None):
     """The Ray Dataset of every row of the ``todo`` shards, through decode and each branch's actors."""
     import ray.data
 
     # Built in the driver (from_arrow would start a metadata task per block), about one block per shard.
     rows = [{"row": i, "path": manifest.paths[i]} for k in todo for i in shards[k]]
     ds = ray.data.from_items(rows, override_num_blocks=len(todo))
-    ds = ds.map_batches(decode_batch, fn_kwargs={"spec_json": spec_json}, batch_size=fx.batch_size,
+    ds = ds.map_batches(decode_batch, fn_kwargs={"spec_json": spec_json, "policy_json": policy_json}, batch_size=fx.batch_size,
                         batch_format="numpy", num_cpus=1)
     for b in fx.branch_names:
         ds = ds.map_batches(
@@ -385,7 +390,8 @@ def _extract_ray_locked(manifest: Manifest, manifest_path: Path, shard_dir: Path
             collector = _ShardCollector(manifest, shards, shard_dir, fx, attrs, metadata, config)
             for attempt in range(1, max_attempts + 1):
                 try:
-                    for batch in _pipeline(manifest, shards, todo, fx, spec_json, res).iter_batches(
+                    for batch in _pipeline(manifest, shards, todo, fx, spec_json, res,
+                                           config.read_policy().model_dump_json()).iter_batches(
                             batch_size=None, batch_format="numpy"):
                         bar.update(collector.add(batch))
                 except Exception as exc:  # a lost node, a dead driver-side object: re-run what is missing

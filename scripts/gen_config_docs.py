@@ -201,7 +201,7 @@ def sections():
          "`max_file_bytes`, `max_decode_bytes`, `max_pixels`), `aesthetic predict` (its `--config` keys) and "
          "`aesthetic cull` (CullConfig: ReadPolicy plus GroupingConfig, its `--config` keys). A file over a "
          "limit is skipped with its reason in the store, the CSV or the page; the run goes on. On the Ray "
-         "engine only `max_pixels` reaches the workers (they keep the default byte limits).",
+         "engine the job's limits travel with every decode task.",
          [ReadPolicy, CullConfig, GroupingConfig]),
         ("Labels",
          "How a label file becomes 0/1 labels (`aesthetic train --labels FILE --label-source ... "

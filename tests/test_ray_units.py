@@ -73,6 +73,22 @@ def test_decode_stage_gives_each_branch_its_input_as_bytes_and_reports_bad_files
     assert out["in_mobilenet"][1] == b"" and out["shape_mobilenet"][1].tolist() == [0, 0, 3]
 
 
+def test_decode_stage_obeys_the_jobs_read_limits(tmp_path, astronaut, spec_json):
+    """The byte limits of the job reach the Ray decode task: a file over --max-file-bytes is skipped there
+    with the same reason the local engine gives, and the default limits let it through."""
+    from aesthetic.imageio import ReadPolicy, default_read_policy
+
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), astronaut[:, :, ::-1])
+    batch = {"row": np.array([0]), "path": np.array([str(photo)], dtype=object)}
+    size = photo.stat().st_size
+    tight = ReadPolicy(max_file_bytes=size - 1).model_dump_json()
+    refused = ray_engine.decode_batch(batch, spec_json, tight)
+    assert refused["ok"].tolist() == [False] and str(size - 1) in refused["error"][0], refused["error"][0]
+    assert ray_engine.decode_batch(batch, spec_json, None)["ok"].tolist() == [True]
+    assert default_read_policy() == ReadPolicy()  # applied to that call only, never left behind in the worker
+
+
 def test_model_worker_marks_a_bucket_the_network_rejects_as_failed_and_keeps_the_rest(spec_json):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(3)]
