@@ -114,6 +114,18 @@ def _read_strings(ds, rows) -> np.ndarray:
     return _decode_str(ds[rows])
 
 
+def rows_by_file(offsets: np.ndarray, idx: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Row indices ``idx`` of a store made of files starting at ``offsets``, grouped by file: for each file
+    ``k`` that holds some, ``(k, where, local)``: their positions in ``idx`` and their rows within file
+    ``k``, ascending (so a contiguous run reads as one slice)."""
+    order = np.argsort(idx, kind="stable")
+    sorted_idx = idx[order]
+    file_of = np.searchsorted(offsets, sorted_idx, side="right") - 1
+    for k in np.unique(file_of):
+        sel = file_of == k
+        yield int(k), order[sel], sorted_idx[sel] - offsets[k]
+
+
 class StringColumn(Sequence[str]):
     """One per-image string column of a store (``ids``, ``paths`` or ``errors``), read from disk on demand.
 
@@ -146,19 +158,14 @@ class StringColumn(Sequence[str]):
             return out
         if idx.min() < 0 or idx.max() >= len(store):
             raise IndexError(f"rows out of range for a store of {len(store)} rows")
-        order = np.argsort(idx, kind="stable")
-        sorted_idx = idx[order]
-        file_of = np.searchsorted(store._offsets, sorted_idx, side="right") - 1
-        for k in np.unique(file_of):
-            sel = file_of == k
-            local = sorted_idx[sel] - store._offsets[k]
+        for k, where, local in rows_by_file(store._offsets, idx):
             lo, hi = int(local[0]), int(local[-1]) + 1
             ds = store._files[k][self.key]
             if hi - lo <= 4 * len(local):  # dense enough: one contiguous read
-                out[order[sel]] = _read_strings(ds, slice(lo, hi))[local - lo]
+                out[where] = _read_strings(ds, slice(lo, hi))[local - lo]
             else:
                 uniq, inverse = np.unique(local, return_inverse=True)
-                out[order[sel]] = _read_strings(ds, uniq)[inverse]
+                out[where] = _read_strings(ds, uniq)[inverse]
         return out
 
     def __iter__(self) -> Iterator[str]:
@@ -326,19 +333,14 @@ class FeatureStore:
         out = np.empty((len(idx), self.widths[branch]), dtype=dtype)
         if len(idx) == 0:
             return out
-        order = np.argsort(idx, kind="stable")
-        sorted_idx = idx[order]
-        file_of = np.searchsorted(self._offsets, sorted_idx, side="right") - 1
-        for k in np.unique(file_of):
-            sel = file_of == k
-            local = sorted_idx[sel] - self._offsets[k]
+        for k, where, local in rows_by_file(self._offsets, idx):
             ds = self._files[k]["features"][branch]
             if len(local) and np.all(np.diff(local) == 1):
                 block = _read_checked(ds, slice(int(local[0]), int(local[-1]) + 1), self._sources[k], branch)
             else:
                 uniq, inverse = np.unique(local, return_inverse=True)
                 block = _read_checked(ds, uniq, self._sources[k], branch)[inverse]
-            out[order[sel]] = block
+            out[where] = block
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
             ids = [str(self.ids[i]) for i in idx[bad][:5]]
