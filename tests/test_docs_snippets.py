@@ -49,6 +49,7 @@ def test_page_has_runnable_blocks():
         compile(block, f"{PAGE.name} block {k}", "exec")  # a syntax error fails here, with its block number
 
 
+@pytest.mark.e2e  # the whole pipeline through the Python API: minutes; CI runs it in its e2e step
 def test_python_api_page_runs(tmp_path, monkeypatch, nima_file):
     photos_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
