@@ -35,7 +35,9 @@ def assert_refused(result, *fragments: str, code: int = 2) -> None:
         assert fragment in text, result.output
 
 
-FIT = ("--hidden", "8,4", "--epochs", "2", "--patience", "1", "--validation-fraction", "0.25", "--no-sensitivity")
+#: The smallest training that makes a bundle: no sensitivity copies, no out-of-fold threshold fits.
+FIT = ("--hidden", "8,4", "--epochs", "2", "--patience", "1", "--validation-fraction", "0.25", "--no-sensitivity",
+       "--threshold-folds", "0")
 
 
 # -- 2. --out never replaces a folder holding an input or a folder of something else --------------------------

@@ -63,7 +63,7 @@ def inputs(tmp_path, photo_bytes, make_png_bomb) -> dict[str, Path]:
 def bundle(tmp_path_factory, tiny_store) -> Path:
     out = tmp_path_factory.mktemp("bad_cli") / "model"
     result = cli("train", tiny_store, "--out", out, "--hidden", "8", "--epochs", "2", "--validation-fraction",
-                 "0.25", "--no-sensitivity")
+                 "0.25", "--no-sensitivity", "--threshold-folds", "0")
     assert result.exit_code == 0, result.output
     return out
 

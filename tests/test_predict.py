@@ -27,7 +27,7 @@ def invoke(*args: str):
 def model_dir(tmp_path_factory, tiny_store) -> Path:
     out = tmp_path_factory.mktemp("cli") / "model"
     result = invoke("train", tiny_store, "--out", out, "--hidden", "16,8,4", "--epochs", "4", "--patience", "2",
-                    "--validation-fraction", "0.25", "--no-sensitivity")
+                    "--validation-fraction", "0.25", "--no-sensitivity", "--threshold-folds", "0")
     assert result.exit_code == 0, result.output
     assert "wrote model bundle" in result.output and "balanced_accuracy" in result.output
     return out
@@ -164,7 +164,7 @@ def test_train_with_a_label_file_records_the_rule(tiny_store, tmp_path):
     out = tmp_path / "model"
     result = invoke("train", tiny_store, "--out", out, "--labels", scores, "--label-source", "mean",
                     "--margin", "0.5", "--hidden", "8,4,2", "--epochs", "2", "--validation-fraction", "0.25",
-                    "--no-sensitivity")
+                    "--no-sensitivity", "--threshold-folds", "0")
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert config["label_rule"]["source"] == "mean" and config["label_rule"]["margin"] == 0.5

@@ -22,6 +22,7 @@ from aesthetic.feature_store import FeatureStore
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.e2e  # a Ray cluster started and driven end to end: CI runs it in its e2e step
 GIF_REASON = "GIF is not a supported format (convert it to JPEG or PNG)"
 CONFIG = dict(branches=["mobilenet"], weights={"mobilenet": None}, input_scale=0.25, chunk_size=4, batch_size=2)
 

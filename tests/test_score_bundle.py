@@ -19,7 +19,8 @@ from aesthetic.classifier.scores import RATINGS, ScoreRule, distribution_mean, d
 runner = CliRunner()
 
 
-FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25", "--no-sensitivity"]
+FAST = ["--hidden", "16,8", "--epochs", "6", "--patience", "3", "--validation-fraction", "0.25", "--no-sensitivity",
+        "--threshold-folds", "0"]
 
 
 def invoke(*args):
@@ -139,11 +140,12 @@ def test_end_to_end_student_keeps_the_score_head(dist_bundle, tiny_images, tmp_p
 def test_sensitivity_copies_feed_the_score_head_with_low_score_targets(tiny_store, rated_labels, tmp_path,
                                                                          monkeypatch):
     """`train --target distribution` with sensitivity on: each degraded copy and synthetic frame is trained
-    towards the low-score distribution, each geometry crop towards its source photo's human distribution,
+    towards the low-score distribution, each geometry crop or mirror (of a photo of either class) towards its
+    source photo's human distribution,
     and the trained head scores degraded copies below their sources."""
     from aesthetic.bundles import build
     from aesthetic.classifier.scores import low_score_distribution
-    from aesthetic.classifier.sensitivity import SensitivityConfig, row_kinds
+    from aesthetic.classifier.sensitivity import CLEAN_KINDS, SensitivityConfig, row_kinds
     from aesthetic.data import LabelRule, load_labels
 
     table = load_labels(rated_labels, LabelRule(source="distribution"))
@@ -165,7 +167,9 @@ def test_sensitivity_copies_feed_the_score_head_with_low_score_targets(tiny_stor
     n_real = len(seen["targets"]) - len(ids)
     added = seen["targets"][n_real:]
     low = low_score_distribution()
-    degraded = labels == 0
+    # degraded copies and frames (label 0); crops and mirrors keep their source's label, 0 or 1, and score
+    degraded = ~np.isin(kinds, CLEAN_KINDS)
+    assert np.all(labels[degraded] == 0)
     assert degraded.sum() >= 3 and (~degraded).sum() >= 2  # copies and frames; square and portrait crops
     np.testing.assert_allclose(added[degraded], np.broadcast_to(low, (int(degraded.sum()), 10)))
     crops = np.flatnonzero(~degraded)
