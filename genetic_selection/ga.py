@@ -32,6 +32,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from aesthetic.precision import resolve_precision
+
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
 from .registry import register_selector
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
@@ -109,7 +111,8 @@ class GeneticSelector(Selector):
     Fitted: ``support_`` (sorted ``(k,)`` fused column indices of the best individual),
     ``best_fitness_``, ``history_`` (one dict per generation: generation, best, mean, std,
     evaluated, seconds), ``population_`` ``(population, k)`` and ``fitness_`` of the last
-    generation, ``n_generations_``.
+    generation, ``n_generations_``, ``precision_`` (what the fc fitness computed in, ``fp32`` or
+    ``bf16`` with ``auto`` resolved; None for the proxy).
     """
 
     kind = "ga"
@@ -220,6 +223,8 @@ class GeneticSelector(Selector):
         evaluator = getattr(evaluator, "local", evaluator)  # the local evaluator inside a RayFitness
         if isinstance(evaluator, FCFitness):  # the grouping decides dropout streams
             params["individuals_per_step"] = evaluator.step_size(int(self.k))
+            # what ran, not "auto": a resume on hardware that resolves auto otherwise is refused
+            params["precision"] = resolve_precision(self.precision)
         return json.loads(json.dumps({"params": params, "data": dict(data)}, default=list))
 
     def _run(self, layout: Mapping[str, int], sources, data: Mapping[str, Any]) -> "GeneticSelector":
@@ -276,6 +281,7 @@ class GeneticSelector(Selector):
         self.history_ = list(history)
         self.population_, self.fitness_ = population, fitness
         self.n_generations_ = int(history[-1]["generation"])
+        self.precision_ = config["params"]["precision"] if self.fitness == "fc" else None
         if run_dir is not None:
             write_history(run_dir, config=config, history=history, best_individual=self.support_,
                           best_fitness=self.best_fitness_)
@@ -326,7 +332,8 @@ class GeneticSelector(Selector):
     # -- persistence ----------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._state()
-        state.update(best_fitness=self.best_fitness_, history=self.history_, n_generations=self.n_generations_)
+        state.update(best_fitness=self.best_fitness_, history=self.history_, n_generations=self.n_generations_,
+                     precision=self.precision_)
         arrays["support"] = self.support_
         return state, arrays
 
@@ -336,6 +343,7 @@ class GeneticSelector(Selector):
         self.best_fitness_ = float(state["best_fitness"])
         self.history_ = list(state["history"])
         self.n_generations_ = int(state["n_generations"])
+        self.precision_ = state.get("precision")  # selectors saved before it was recorded: None
 
     def _state_problem(self) -> str | None:
         problem = super()._state_problem()
