@@ -37,7 +37,7 @@ from aesthetic.precision import resolve_precision
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
 from .registry import register_selector
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
-from .fitness import ArraySource, FCFitness, FitnessFC, ProxyFitness, StoreSource, fitness_fc
+from .fitness import ArraySource, FCFitness, FitnessFC, ProxyFitness, StoreSource, fitness_fc, read_features
 from .ray_fitness import ray_evaluator
 from .operators import (check_ga_shape, crossover_vote, init_population, mutate,  # noqa: F401 (re-exported)
                         next_generation, rank)
@@ -85,12 +85,28 @@ def stratified_split(y: np.ndarray, validation_fraction: float, seed: int) -> tu
     return np.sort(train), np.sort(val)
 
 
+def _digest_array(digest, a: np.ndarray) -> None:
+    a = np.ascontiguousarray(a)
+    digest.update(str((a.dtype.str, a.shape)).encode())
+    digest.update(a.data if a.dtype != object else "\0".join(map(str, a.ravel())).encode())
+
+
 def _sha256(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(str((a.dtype.str, a.shape)).encode())
-        digest.update(a.data if a.dtype != object else "\0".join(map(str, a.ravel())).encode())
+        _digest_array(digest, a)
+    return digest.hexdigest()
+
+
+def _store_sha256(store, idx: np.ndarray, labels: np.ndarray, chunk_rows: int) -> str:
+    """``_sha256(store.ids[idx], labels)`` (so checkpoints stay valid) with the ids read ``chunk_rows``
+    at a time: at 10^7 rows the whole id column is about a GB of Python strings."""
+    digest = hashlib.sha256()
+    digest.update(str((np.dtype(object).str, (len(idx),))).encode())
+    for lo in range(0, len(idx), chunk_rows):
+        joined = "\0".join(map(str, store.ids[idx[lo:lo + chunk_rows]]))
+        digest.update(("\0" + joined if lo else joined).encode())
+    _digest_array(digest, labels)
     return digest.hexdigest()
 
 
@@ -170,12 +186,18 @@ class GeneticSelector(Selector):
                 "sha256": _sha256(X, labels)}
         return self._run(layout, sources, data)
 
-    def fit_store(self, store, rows: Any = None, branches: Sequence[str] | None = None) -> "GeneticSelector":
+    def fit_store(self, store, rows: Any = None, branches: Sequence[str] | None = None,
+                  chunk_rows: int = STREAM_CHUNK_ROWS) -> "GeneticSelector":
         """Run the GA on a feature store (default rows: extracted and labelled).
 
         Fitness features are read once into RAM (float32, or float16 when only that fits
-        ``memory_budget_mb``), or else streamed from the store in chunks every epoch.
+        ``memory_budget_mb``), or else streamed from the store every epoch; either way the store
+        is read ``chunk_rows`` rows at a time (features and ids), never whole. Streamed, the chunk
+        size orders the batches (it is part of the checkpoint's config); read into RAM it changes nothing.
         """
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+            raise SelectionError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
+        chunk_rows = int(chunk_rows)
         layout = store_layout(store, branches)
         idx = store_rows(store, store.ok & store.has_labels if rows is None else rows)
         if len(idx) and not np.all(store.ok[idx]):
@@ -188,19 +210,17 @@ class GeneticSelector(Selector):
         names = list(layout)
         if len(idx) * n_features * 4 <= budget or len(idx) * n_features * 2 <= budget:
             dtype = np.float32 if len(idx) * n_features * 4 <= budget else np.float16
-            X = np.empty((len(idx), n_features), dtype=dtype)
-            for lo in range(0, len(idx), STREAM_CHUNK_ROWS):
-                X[lo:lo + STREAM_CHUNK_ROWS] = store.features(names, idx[lo:lo + STREAM_CHUNK_ROWS])
+            X = read_features(store, names, idx, dtype, chunk_rows)
             sources = (ArraySource(X, train, labels[train]), ArraySource(X, val, labels[val]))
             mode = f"memory-{np.dtype(dtype).name}"
         else:
-            sources = (StoreSource(store, names, idx[train], labels[train], STREAM_CHUNK_ROWS),
-                       StoreSource(store, names, idx[val], labels[val], STREAM_CHUNK_ROWS))
-            mode = f"stream-{STREAM_CHUNK_ROWS}"
+            sources = (StoreSource(store, names, idx[train], labels[train], chunk_rows),
+                       StoreSource(store, names, idx[val], labels[val], chunk_rows))
+            mode = f"stream-{chunk_rows}"
         log.info("GA fitness features: %d images x %d, %s (%d train, %d validation)",
                  len(idx), n_features, mode, len(train), len(val))
         data = {"source": "store", "rows": len(idx), "layout": layout, "feature_source": mode,
-                "sha256": _sha256(store.ids[idx], labels)}
+                "sha256": _store_sha256(store, idx, labels, chunk_rows)}
         return self._run(layout, sources, data)
 
     # -- the run ----------------------------------------------------------------------
