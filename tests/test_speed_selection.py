@@ -13,10 +13,13 @@ def test_the_projection_is_the_least_squares_line_through_the_measured_sizes():
         fixed + 1000 * per_image)
 
 
-def test_the_projection_row_projects_batched_and_loop_alike():
-    rows = [{"figure": 2.0, "loop_seconds": 20.0, "sizes": "population 20"},
-            {"figure": 9.0, "loop_seconds": 90.0, "sizes": "population 20"}]
+def test_the_projection_row_projects_steady_state_generations_and_the_loop_alike():
+    rows = [{"figure": 5.0, "steady_seconds": 2.0, "loop_seconds": 20.0, "sizes": "population 20"},
+            {"figure": 12.0, "steady_seconds": 9.0, "loop_seconds": 90.0, "sizes": "population 20"}]
     row = ga_projection_row(rows, [512, 4096], 80000)
     assert row["figure"] == pytest.approx(project_linear([512, 4096], [2.0, 9.0], 80000)[0])
     assert row["ratio"] == pytest.approx(10.0) and row["unit"] == "s/generation"
     assert "512: 2.00s, 4096: 9.00s" in row["notes"] and "80000 images" in row["name"]
+    shrinking = ga_projection_row([dict(rows[0], steady_seconds=9.0), dict(rows[1], steady_seconds=2.0)],
+                                  [512, 4096], 80000)
+    assert "NOT growing with the data" in shrinking["notes"]
