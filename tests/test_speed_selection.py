@@ -23,3 +23,6 @@ def test_the_projection_row_projects_steady_state_generations_and_the_loop_alike
     shrinking = ga_projection_row([dict(rows[0], steady_seconds=9.0), dict(rows[1], steady_seconds=2.0)],
                                   [512, 4096], 80000)
     assert "NOT growing with the data" in shrinking["notes"]
+    noisy_loop = ga_projection_row([dict(rows[0], loop_seconds=70.0), dict(rows[1], loop_seconds=50.0)],
+                                   [512, 4096], 80000)
+    assert noisy_loop["ratio"] is None and "not projected" in noisy_loop["baseline"]
