@@ -117,6 +117,9 @@ def ga_command(
                                                          "(none: as many as fit in memory)."),
     memory_budget_mb: Optional[float] = GA.option("memory_budget_mb",
                                                   help="Hold fitness features in RAM up to this, else stream."),
+    precision: Optional[str] = GA.option(
+        "precision", help="fp32 | bf16 | auto: compute precision of the fitness FC's matmuls (auto: bf16 where the "
+                          "hardware runs it natively, else fp32); variables, batch norm and the loss stay fp32."),
     proxy_alpha: Optional[float] = GA.option("proxy_alpha", help="proxy fitness: ridge penalty."),
     proxy_max_rows: Optional[int] = GA.option("proxy_max_rows", help="proxy fitness: rows sampled for the ridge fit."),
     branches: Optional[str] = typer.Option(None, help="Comma-separated branches to use (default: all)."),

@@ -102,6 +102,18 @@ def epoch_order(n: int, chunk_rows: int, rng: np.random.Generator | None) -> Ite
         yield rows[rng.permutation(len(rows))] if rng is not None else rows
 
 
+def read_features(store, branches: Sequence[str], rows: np.ndarray, dtype=np.float32,
+                  chunk_rows: int = 8192) -> np.ndarray:
+    """Fused features of store ``rows`` (any order) as one ``(len(rows), width)`` array of ``dtype``,
+    read ``chunk_rows`` at a time: peak memory is the result plus one chunk, not the result plus a
+    float32 copy of every branch."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), store.total_width(list(branches))), dtype=dtype)
+    for lo in range(0, len(rows), chunk_rows):
+        out[lo:lo + chunk_rows] = store.features(list(branches), rows[lo:lo + chunk_rows])
+    return out
+
+
 class ArraySource:
     """Rows ``rows`` of an in-memory fused matrix ``X`` (float32 or float16) with their 0/1 labels."""
 
@@ -151,7 +163,7 @@ class StoreSource:
                 yield block[where[lo:lo + batch_size]], self.labels[chunk[lo:lo + batch_size]]
 
     def matrix(self, positions: np.ndarray) -> np.ndarray:
-        return self.store.features(self.branches, self.rows[np.asarray(positions)])
+        return read_features(self.store, self.branches, self.rows[np.asarray(positions)], chunk_rows=self.chunk_rows)
 
 
 def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:

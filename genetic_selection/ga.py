@@ -32,10 +32,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from aesthetic.precision import resolve_precision
+
 from .base import Selector, SelectionError, branch_layout, store_layout, store_rows
 from .registry import register_selector
 from .checkpoint import PLOT, plot_history, read_checkpoint, restore_rng, write_checkpoint, write_history
-from .fitness import ArraySource, FCFitness, FitnessFC, ProxyFitness, StoreSource, fitness_fc
+from .fitness import ArraySource, FCFitness, FitnessFC, ProxyFitness, StoreSource, fitness_fc, read_features
 from .ray_fitness import ray_evaluator
 from .operators import (check_ga_shape, crossover_vote, init_population, mutate,  # noqa: F401 (re-exported)
                         next_generation, rank)
@@ -83,12 +85,28 @@ def stratified_split(y: np.ndarray, validation_fraction: float, seed: int) -> tu
     return np.sort(train), np.sort(val)
 
 
+def _digest_array(digest, a: np.ndarray) -> None:
+    a = np.ascontiguousarray(a)
+    digest.update(str((a.dtype.str, a.shape)).encode())
+    digest.update(a.data if a.dtype != object else "\0".join(map(str, a.ravel())).encode())
+
+
 def _sha256(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(str((a.dtype.str, a.shape)).encode())
-        digest.update(a.data if a.dtype != object else "\0".join(map(str, a.ravel())).encode())
+        _digest_array(digest, a)
+    return digest.hexdigest()
+
+
+def _store_sha256(store, idx: np.ndarray, labels: np.ndarray, chunk_rows: int) -> str:
+    """``_sha256(store.ids[idx], labels)`` (so checkpoints stay valid) with the ids read ``chunk_rows``
+    at a time: at 10^7 rows the whole id column is about a GB of Python strings."""
+    digest = hashlib.sha256()
+    digest.update(str((np.dtype(object).str, (len(idx),))).encode())
+    for lo in range(0, len(idx), chunk_rows):
+        joined = "\0".join(map(str, store.ids[idx[lo:lo + chunk_rows]]))
+        digest.update(("\0" + joined if lo else joined).encode())
+    _digest_array(digest, labels)
     return digest.hexdigest()
 
 
@@ -109,7 +127,8 @@ class GeneticSelector(Selector):
     Fitted: ``support_`` (sorted ``(k,)`` fused column indices of the best individual),
     ``best_fitness_``, ``history_`` (one dict per generation: generation, best, mean, std,
     evaluated, seconds), ``population_`` ``(population, k)`` and ``fitness_`` of the last
-    generation, ``n_generations_``.
+    generation, ``n_generations_``, ``precision_`` (what the fc fitness computed in, ``fp32`` or
+    ``bf16`` with ``auto`` resolved; None for the proxy).
     """
 
     kind = "ga"
@@ -167,12 +186,18 @@ class GeneticSelector(Selector):
                 "sha256": _sha256(X, labels)}
         return self._run(layout, sources, data)
 
-    def fit_store(self, store, rows: Any = None, branches: Sequence[str] | None = None) -> "GeneticSelector":
+    def fit_store(self, store, rows: Any = None, branches: Sequence[str] | None = None,
+                  chunk_rows: int = STREAM_CHUNK_ROWS) -> "GeneticSelector":
         """Run the GA on a feature store (default rows: extracted and labelled).
 
         Fitness features are read once into RAM (float32, or float16 when only that fits
-        ``memory_budget_mb``), or else streamed from the store in chunks every epoch.
+        ``memory_budget_mb``), or else streamed from the store every epoch; either way the store
+        is read ``chunk_rows`` rows at a time (features and ids), never whole. Streamed, the chunk
+        size orders the batches (it is part of the checkpoint's config); read into RAM it changes nothing.
         """
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+            raise SelectionError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
+        chunk_rows = int(chunk_rows)
         layout = store_layout(store, branches)
         idx = store_rows(store, store.ok & store.has_labels if rows is None else rows)
         if len(idx) and not np.all(store.ok[idx]):
@@ -185,19 +210,17 @@ class GeneticSelector(Selector):
         names = list(layout)
         if len(idx) * n_features * 4 <= budget or len(idx) * n_features * 2 <= budget:
             dtype = np.float32 if len(idx) * n_features * 4 <= budget else np.float16
-            X = np.empty((len(idx), n_features), dtype=dtype)
-            for lo in range(0, len(idx), STREAM_CHUNK_ROWS):
-                X[lo:lo + STREAM_CHUNK_ROWS] = store.features(names, idx[lo:lo + STREAM_CHUNK_ROWS])
+            X = read_features(store, names, idx, dtype, chunk_rows)
             sources = (ArraySource(X, train, labels[train]), ArraySource(X, val, labels[val]))
             mode = f"memory-{np.dtype(dtype).name}"
         else:
-            sources = (StoreSource(store, names, idx[train], labels[train], STREAM_CHUNK_ROWS),
-                       StoreSource(store, names, idx[val], labels[val], STREAM_CHUNK_ROWS))
-            mode = f"stream-{STREAM_CHUNK_ROWS}"
+            sources = (StoreSource(store, names, idx[train], labels[train], chunk_rows),
+                       StoreSource(store, names, idx[val], labels[val], chunk_rows))
+            mode = f"stream-{chunk_rows}"
         log.info("GA fitness features: %d images x %d, %s (%d train, %d validation)",
                  len(idx), n_features, mode, len(train), len(val))
         data = {"source": "store", "rows": len(idx), "layout": layout, "feature_source": mode,
-                "sha256": _sha256(store.ids[idx], labels)}
+                "sha256": _store_sha256(store, idx, labels, chunk_rows)}
         return self._run(layout, sources, data)
 
     # -- the run ----------------------------------------------------------------------
@@ -220,6 +243,8 @@ class GeneticSelector(Selector):
         evaluator = getattr(evaluator, "local", evaluator)  # the local evaluator inside a RayFitness
         if isinstance(evaluator, FCFitness):  # the grouping decides dropout streams
             params["individuals_per_step"] = evaluator.step_size(int(self.k))
+            # what ran, not "auto": a resume on hardware that resolves auto otherwise is refused
+            params["precision"] = resolve_precision(self.precision)
         return json.loads(json.dumps({"params": params, "data": dict(data)}, default=list))
 
     def _run(self, layout: Mapping[str, int], sources, data: Mapping[str, Any]) -> "GeneticSelector":
@@ -276,6 +301,7 @@ class GeneticSelector(Selector):
         self.history_ = list(history)
         self.population_, self.fitness_ = population, fitness
         self.n_generations_ = int(history[-1]["generation"])
+        self.precision_ = config["params"]["precision"] if self.fitness == "fc" else None
         if run_dir is not None:
             write_history(run_dir, config=config, history=history, best_individual=self.support_,
                           best_fitness=self.best_fitness_)
@@ -326,7 +352,8 @@ class GeneticSelector(Selector):
     # -- persistence ----------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._state()
-        state.update(best_fitness=self.best_fitness_, history=self.history_, n_generations=self.n_generations_)
+        state.update(best_fitness=self.best_fitness_, history=self.history_, n_generations=self.n_generations_,
+                     precision=self.precision_)
         arrays["support"] = self.support_
         return state, arrays
 
@@ -336,6 +363,7 @@ class GeneticSelector(Selector):
         self.best_fitness_ = float(state["best_fitness"])
         self.history_ = list(state["history"])
         self.n_generations_ = int(state["n_generations"])
+        self.precision_ = state.get("precision")  # selectors saved before it was recorded: None
 
     def _state_problem(self) -> str | None:
         problem = super()._state_problem()

@@ -5,7 +5,8 @@
 graphs with fused Adam kernels, the default backend's fast path) and :mod:`.population_ops`
 (backend-neutral ``keras.ops`` with each backend's own autodiff, for JAX and PyTorch). Both take
 their initial weights, batch order and dropout keys from here, so a population starts the same
-on every backend.
+on every backend, and their precision (``spec.precision``, ``auto`` resolved once here), so
+both compute their matmuls in the same dtype.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from aesthetic.precision import resolve_precision
 
 from .errors import SelectionError
 
@@ -22,6 +25,10 @@ _INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 BN_EPSILON = 1e-3
 #: Adam as ``keras.optimizers.Adam``'s defaults.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
+#: The matmuls' dtype for each resolved precision. bf16 is mixed precision: the gathered features
+#: and the kernels are cast to bfloat16 for each matmul, whose output comes back as float32;
+#: variables, optimizer state, batch norm and the loss stay float32.
+COMPUTE_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -33,12 +40,16 @@ class PopulationBase:
 
     Subclasses implement ``_load(kernels)`` (fresh weights and optimizer state from numpy
     Glorot-uniform kernels), ``_train_step(x, y, dropout_seed)`` with ``dropout_seed`` two ints,
-    and ``logits(X)``.
+    and ``logits(X)``, computing their matmuls in :attr:`compute_dtype`.
     """
 
     def __init__(self, P: int, k: int, n_features: int, spec):
         self.spec, self.P, self.k, self.n_features = spec, int(P), int(k), int(n_features)
         self.sizes = [self.k, *spec.hidden, 1]
+        #: ``fp32`` or ``bf16``: ``spec.precision`` with ``auto`` resolved for this machine
+        self.precision = resolve_precision(spec.precision)
+        #: the matmuls' dtype name, ``float32`` or ``bfloat16`` (see :data:`COMPUTE_DTYPES`)
+        self.compute_dtype = COMPUTE_DTYPES[self.precision]
 
     def reset(self, indices: np.ndarray, seed: int, generation: int, init_ids: np.ndarray | None = None,
               group: int = 0) -> "PopulationBase":

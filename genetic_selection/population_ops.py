@@ -9,6 +9,10 @@ Dropout keys are ``(seed, generation, group, step)`` as in :mod:`.population_tf`
 draws its masks with its own generator (stateless on JAX and TensorFlow, a seeded generator on
 PyTorch), so a run is reproducible on one backend but masks differ between backends. With
 ``dropout=0`` every backend trains the same numbers (up to float rounding).
+
+Precision as :mod:`.population_tf`: under bf16 (``compute="bfloat16"``) the input is cast before the
+gather and every matmul takes bfloat16 kernels and activations and hands back float32, so the
+parameters, their gradients, Adam's moments, batch norm and the loss stay float32.
 """
 
 from __future__ import annotations
@@ -24,15 +28,25 @@ def _ops():
     return ops
 
 
-def forward(params: dict, state: dict, x, idx, spec, training: bool = False, keep_masks=None):
+def layer_matmul(kernel, h, compute: str):
+    """``kernel (P, a, b)`` transposed times ``h (P, a, batch)``, computed in ``compute`` and
+    returned as float32 ``(P, b, batch)``."""
+    ops = _ops()
+    return ops.cast(ops.matmul(ops.cast(ops.transpose(kernel, (0, 2, 1)), compute), ops.cast(h, compute)),
+                    "float32")
+
+
+def forward(params: dict, state: dict, x, idx, spec, training: bool = False, keep_masks=None,
+            compute: str = "float32"):
     """``(P, b)`` logits and the new batch-norm state. ``params``: ``kernels`` ``[(P, a, b)]``,
     ``bias (P, 1, 1)``, ``gammas``/``betas`` ``[(P, n, 1)]``; ``state``: ``moving_mean``/``moving_var``;
-    ``keep_masks``: one boolean ``(P, n, b)`` per hidden layer when training with dropout."""
+    ``keep_masks``: one boolean ``(P, n, b)`` per hidden layer when training with dropout;
+    ``compute``: the matmuls' dtype (``float32`` or ``bfloat16``)."""
     ops = _ops()
-    h = ops.take(ops.transpose(x), idx, axis=0)  # (P, k, b)
+    h = ops.take(ops.transpose(ops.cast(x, compute)), idx, axis=0)  # (P, k, b)
     new_mean, new_var = [], []
     for layer in range(len(spec.hidden)):
-        h = ops.matmul(ops.transpose(params["kernels"][layer], (0, 2, 1)), h)
+        h = layer_matmul(params["kernels"][layer], h, compute)
         if training:
             mean = ops.mean(h, axis=2, keepdims=True)
             var = ops.mean(ops.square(h - mean), axis=2, keepdims=True)
@@ -45,16 +59,16 @@ def forward(params: dict, state: dict, x, idx, spec, training: bool = False, kee
         h = ops.relu(h)
         if training and keep_masks is not None:
             h = ops.where(keep_masks[layer], h / (1.0 - spec.dropout), ops.zeros_like(h))
-    logits = ops.matmul(ops.transpose(params["kernels"][-1], (0, 2, 1)), h) + params["bias"]
+    logits = layer_matmul(params["kernels"][-1], h, compute) + params["bias"]
     new_state = {"moving_mean": new_mean, "moving_var": new_var} if training else state
     return logits[:, 0, :], new_state
 
 
-def loss_fn(params: dict, state: dict, x, y, idx, spec, keep_masks):
-    """Sum over individuals of each one's mean sigmoid cross-entropy (+ l2 on hidden kernels);
-    returns ``(loss, (per_individual (P,), new_state))``."""
+def loss_fn(params: dict, state: dict, x, y, idx, spec, keep_masks, compute: str = "float32"):
+    """Sum over individuals of each one's mean sigmoid cross-entropy (+ l2 on hidden kernels), in
+    float32 whatever ``compute``; returns ``(loss, (per_individual (P,), new_state))``."""
     ops = _ops()
-    logits, new_state = forward(params, state, x, idx, spec, True, keep_masks)
+    logits, new_state = forward(params, state, x, idx, spec, True, keep_masks, compute)
     labels = ops.expand_dims(y, 0)
     # tf.nn.sigmoid_cross_entropy_with_logits' stable form: max(z, 0) - z y + log(1 + exp(-|z|))
     ce = ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
@@ -86,8 +100,9 @@ class OpsPopulationFC(PopulationBase):
 
         super().__init__(P, k, n_features, spec)
         self.backend = keras.backend.backend()
-        self._grad_step = {"jax": _jax_step, "torch": _torch_step, "tensorflow": _tf_step}[self.backend](spec)
-        self._eval = _compiled_eval(self.backend, spec)
+        make_step = {"jax": _jax_step, "torch": _torch_step, "tensorflow": _tf_step}[self.backend]
+        self._grad_step = make_step(spec, self.compute_dtype)
+        self._eval = _compiled_eval(self.backend, spec, self.compute_dtype)
 
     def _load(self, kernels: list[np.ndarray], indices: np.ndarray) -> None:
         ops = _ops()
@@ -129,7 +144,7 @@ def _hidden_shapes(spec, P: int, batch: int) -> list[tuple[int, int, int]]:
 
 
 # -- per backend: gradients, dropout masks and compilation ----------------------------------------
-def _jax_step(spec):
+def _jax_step(spec, compute: str):
     import jax
 
     def masks(seed, P, batch):
@@ -143,7 +158,7 @@ def _jax_step(spec):
     def step(params, state, m, v, step_count, x, y, idx, seed):
         keep = masks(seed, idx.shape[0], x.shape[0])
         grad = jax.value_and_grad(loss_fn, has_aux=True)
-        (_, (_, new_state)), grads = grad(params, state, x, y, idx, spec, keep)
+        (_, (_, new_state)), grads = grad(params, state, x, y, idx, spec, keep, compute)
         params, m, v = adam_update(params, grads, m, v, step_count, spec.learning_rate)
         return params, new_state, m, v
 
@@ -153,7 +168,7 @@ def _jax_step(spec):
         params, state, m, v, jnp.float32(step_count), x, y, idx, jnp.asarray(seed, jnp.uint32))
 
 
-def _torch_step(spec):
+def _torch_step(spec, compute: str):
     import torch
 
     def step(params, state, m, v, step_count, x, y, idx, seed):
@@ -163,7 +178,7 @@ def _torch_step(spec):
             keep = [torch.rand(shape, generator=gen, device=x.device) >= spec.dropout
                     for shape in _hidden_shapes(spec, idx.shape[0], x.shape[0])]
         leaves = _map(lambda p: p.detach().requires_grad_(True), params)
-        loss, (_, new_state) = loss_fn(leaves, state, x, y, idx, spec, keep)
+        loss, (_, new_state) = loss_fn(leaves, state, x, y, idx, spec, keep, compute)
         flat = torch.utils._pytree.tree_flatten(leaves)
         grads = torch.autograd.grad(loss, flat[0])
         grads = torch.utils._pytree.tree_unflatten(list(grads), flat[1])
@@ -175,7 +190,7 @@ def _torch_step(spec):
     return step
 
 
-def _tf_step(spec):
+def _tf_step(spec, compute: str):
     import tensorflow as tf
 
     def masks(seed, P, batch):
@@ -189,7 +204,7 @@ def _tf_step(spec):
         keep = masks(seed, int(idx.shape[0]), int(x.shape[0]))
         leaves = _map(tf.Variable, params)
         with tf.GradientTape() as tape:
-            loss, (_, new_state) = loss_fn(leaves, state, x, y, idx, spec, keep)
+            loss, (_, new_state) = loss_fn(leaves, state, x, y, idx, spec, keep, compute)
         grads = tape.gradient(loss, leaves)
         new_params, m, v = adam_update(_map(tf.convert_to_tensor, leaves), grads, m, v, step_count,
                                        spec.learning_rate)
@@ -198,9 +213,9 @@ def _tf_step(spec):
     return step
 
 
-def _compiled_eval(backend: str, spec):
+def _compiled_eval(backend: str, spec, compute: str):
     def evaluate(params, state, x, idx):
-        return forward(params, state, x, idx, spec)[0]
+        return forward(params, state, x, idx, spec, compute=compute)[0]
 
     if backend == "jax":
         import jax

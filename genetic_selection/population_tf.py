@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from aesthetic.precision import resolve_precision
-
 from .population import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, BN_EPSILON, PopulationBase
 
 
@@ -26,8 +24,8 @@ class PopulationFC(PopulationBase):
 
         super().__init__(P, k, n_features, spec)
         self.tf = tf
-        #: the matmuls' dtype: bfloat16 under bf16 (mixed: float32 variables, batch norm and loss)
-        self.compute = tf.bfloat16 if resolve_precision(spec.precision) == "bf16" else tf.float32
+        #: the matmuls' dtype as a TensorFlow dtype (mixed under bf16: float32 variables, batch norm and loss)
+        self.compute = tf.as_dtype(self.compute_dtype)
         var = lambda shape, name, trainable=True: tf.Variable(  # noqa: E731
             tf.zeros(shape, tf.float32), name=name, trainable=trainable)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:]))

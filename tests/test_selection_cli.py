@@ -86,3 +86,28 @@ def test_parse_components_reads_ints_fractions_and_mappings():
     assert parse_components("256") == 256
     assert parse_components("0.5") == 0.5
     assert parse_components("multigap=8464, efficientnet=0.5") == {"multigap": 8464, "efficientnet": 0.5}
+
+
+@pytest.mark.parametrize("flag, native, ran", [("bf16", False, "bf16"), ("auto", True, "bf16"),
+                                               ("auto", False, "fp32"), ("fp32", True, "fp32")])
+def test_select_ga_precision_reaches_the_fitness_and_is_recorded(app, store, tmp_path, monkeypatch,
+                                                                 flag, native, ran):
+    """--precision sets the dtype the fitness FC's matmuls run in (auto resolved for the hardware),
+    and the saved selector, checkpoint and history record both the setting and what ran."""
+    import aesthetic.precision
+    from aesthetic.genetic_selection import fitness
+
+    monkeypatch.setattr(aesthetic.precision, "bf16_is_native", lambda: native)
+    built = []
+    real = fitness.population_fc
+    monkeypatch.setattr(fitness, "population_fc", lambda *a, **kw: built.append(real(*a, **kw)) or built[-1])
+    path, _ = store
+    out = tmp_path / "ga"
+    result = invoke(app, "select", "ga", path, "--out", out, "--population", 6, "--parents", 3, "--k", 6,
+                    "--generations", 1, "--epochs", 1, "--hidden", "8", "--precision", flag)
+    assert result.exit_code == 0, result.output
+    assert built and {m.compute_dtype for m in built} == {{"bf16": "bfloat16", "fp32": "float32"}[ran]}
+    selector = load_selector(out)
+    assert selector.get_params()["precision"] == flag and selector.precision_ == ran
+    for name in ("checkpoint.json", "history.json"):
+        assert json.loads((out / name).read_text())["config"]["params"]["precision"] == ran

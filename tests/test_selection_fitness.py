@@ -223,3 +223,40 @@ def test_bf16_fitness_computes_in_bf16_and_ranks_individuals_as_fp32(data):
         acc[name] = balanced_accuracy(model.logits(X[val]) > 0, y[val])
     assert np.argmax(acc["bf16"]) == np.argmax(acc["fp32"]) == 0  # the informative individual wins in both
     assert np.abs(acc["bf16"] - acc["fp32"]).max() < 0.1
+
+
+def test_the_ops_population_honours_bf16_as_the_tensorflow_one_does(data, monkeypatch):
+    """The backend-neutral model (JAX, PyTorch) takes its precision from the shared base: under bf16
+    its matmuls receive bfloat16 operands, its parameters stay float32, and its logits are those of
+    the TensorFlow fast path under bf16, not fp32's."""
+    import keras
+
+    from aesthetic.genetic_selection.population_ops import OpsPopulationFC
+
+    X, y, train, val, individuals = data
+    spec = {p: FitnessFC(hidden=(6, 5), dropout=0.0, precision=p) for p in ("fp32", "bf16")}
+    ops_model = {p: OpsPopulationFC(4, K, N_FEATURES, s).reset(individuals, seed=0, generation=0)
+                 for p, s in spec.items()}
+    tf_bf16 = PopulationFC(4, K, N_FEATURES, spec["bf16"]).reset(individuals, seed=0, generation=0)
+    assert ops_model["bf16"].precision == "bf16" and ops_model["bf16"].compute_dtype == "bfloat16"
+
+    seen = []
+    real_matmul = keras.ops.matmul
+    monkeypatch.setattr(keras.ops, "matmul", lambda a, b: seen.append(
+        (keras.backend.standardize_dtype(a.dtype), keras.backend.standardize_dtype(b.dtype))) or real_matmul(a, b))
+    a, b = ops_model["fp32"].logits(X[:50]), ops_model["bf16"].logits(X[:50])
+    assert seen == [("float32", "float32")] * 3 + [("bfloat16", "bfloat16")] * 3  # three layers each
+    monkeypatch.undo()
+    assert b.dtype == np.float32 and not np.array_equal(a, b)  # bf16 really ran: 8 bits of mantissa
+    np.testing.assert_allclose(b, a, rtol=0.05, atol=0.05)
+    np.testing.assert_allclose(b, tf_bf16.logits(X[:50]), rtol=1e-2, atol=1e-2)  # the fast path's bf16
+
+    train_src, val_src = sources(X, y, train, val)
+    acc = {}
+    for name, model in ops_model.items():
+        model.fit(train_src)
+        assert all(keras.backend.standardize_dtype(w.dtype) == "float32"
+                   for w in keras.tree.flatten(model.params) + keras.tree.flatten(model.m))  # mixed
+        acc[name] = model.balanced_accuracy(val_src)
+    assert np.argmax(acc["bf16"]) == np.argmax(acc["fp32"]) == 0  # the informative individual wins in both
+    assert np.abs(acc["bf16"] - acc["fp32"]).max() < 0.1

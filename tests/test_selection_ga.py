@@ -102,6 +102,39 @@ def test_streaming_features_from_the_store_gives_the_in_memory_result(store_path
     assert fitness_trace(streamed.history_) == fitness_trace(in_memory.history_)
 
 
+def record_store_reads(monkeypatch) -> list[int]:
+    """Rows asked of the store per read, of features (``FeatureStore.read``) and of string columns (ids)."""
+    from aesthetic.feature_store import StringColumn
+
+    reads: list[int] = []
+    real_read, real_take = FeatureStore.read, StringColumn._take
+    monkeypatch.setattr(FeatureStore, "read", lambda self, branch, rows=None, dtype=np.float32: reads.append(
+        len(self._rows(rows))) or real_read(self, branch, rows, dtype))
+    monkeypatch.setattr(StringColumn, "_take", lambda self, idx: reads.append(len(idx)) or real_take(self, idx))
+    return reads
+
+
+def test_fit_store_reads_features_and_ids_in_row_chunks_with_the_whole_read_result(store_path, monkeypatch):
+    from aesthetic.genetic_selection.ga import _sha256, _store_sha256
+
+    params = dict(generations=1, seed=4, **SMALL)
+    with FeatureStore.open(store_path) as store:
+        whole = GeneticSelector(**params).fit_store(store, chunk_rows=10_000)
+        idx = np.flatnonzero(store.ok & store.has_labels)[::-1]
+        expected_digest = _sha256(np.asarray(store.ids)[idx], store.labels[idx])
+        reads = record_store_reads(monkeypatch)
+        chunked = GeneticSelector(**params).fit_store(store, chunk_rows=37)
+        assert _store_sha256(store, idx, store.labels[idx], 37) == expected_digest  # old checkpoints still resume
+        in_memory_reads, reads[:] = list(reads), []
+        GeneticSelector(memory_budget_mb=0.01, **params).fit_store(store, chunk_rows=37)  # streamed every epoch
+        with pytest.raises(SelectionError, match="chunk_rows must be a positive int, got 0"):
+            GeneticSelector(**params).fit_store(store, chunk_rows=0)
+    assert in_memory_reads and max(in_memory_reads) <= 37 and sum(in_memory_reads) >= 3 * N_IMAGES
+    assert reads and max(reads) <= 37
+    np.testing.assert_array_equal(chunked.population_, whole.population_)
+    assert fitness_trace(chunked.history_) == fitness_trace(whole.history_)
+
+
 def test_a_run_writes_checkpoint_history_and_plot(planted, tmp_path):
     X, y, _ = planted
     ga = GeneticSelector(generations=3, seed=1, fitness="proxy", checkpoint_dir=str(tmp_path), **SMALL).fit(X, y)

@@ -51,6 +51,19 @@ def test_chunk_size_does_not_change_the_fit(fused):
     np.testing.assert_allclose(small.transform(fused), whole.transform(fused), rtol=1e-4, atol=1e-3)
 
 
+def test_fit_store_and_transform_store_read_the_store_in_row_chunks(fused, store, monkeypatch):
+    """Memory stays bounded by the chunk: no read asks the store for more than batch_size / chunk_rows rows."""
+    reads = []
+    real_read = FeatureStore.read
+    monkeypatch.setattr(FeatureStore, "read", lambda self, branch, rows=None, dtype=np.float32: reads.append(
+        len(self._rows(rows))) or real_read(self, branch, rows, dtype))
+    pca = BranchPCA(n_components=0.25, batch_size=50).fit_store(store)
+    assert max(reads) == 50 and sum(reads) == len(fused) * len(LAYOUT)
+    reads.clear()
+    pca.transform_store(store, chunk_rows=7)
+    assert max(reads) == 7 and sum(reads) == len(fused) * len(LAYOUT)
+
+
 def test_fit_store_and_transform_store_equal_the_in_memory_path(fused, store):
     from_store = BranchPCA(n_components=0.25, batch_size=50).fit_store(store)
     in_memory = BranchPCA(n_components=0.25).fit(fused, branches=LAYOUT)

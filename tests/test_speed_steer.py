@@ -36,3 +36,21 @@ def test_bench_precision_quick_reports_speed_and_cosine():
     speed, cosine = rows["mobilenet bare forward bf16"], rows["mobilenet bf16 features, cosine to fp32 (min)"]
     assert speed["unit"] == "s/image" and speed["figure"] > 0 and speed["ratio"] > 0
     assert 0.999 <= cosine["figure"] < 1.0  # close, and not identical: bf16 really ran
+
+
+def test_the_extraction_benchmarks_share_one_set_of_options():
+    """bench_steer and bench_precision take --images, --input-scale, --batch-size, --rounds and --quick
+    from one helper (same meaning and help), each at its own defaults, plus options of their own."""
+    from aesthetic.benchmarks.speed import bench_precision, bench_steer
+    from aesthetic.benchmarks.speed.common import SHARED_OPTIONS
+
+    given = ["--images", "3", "--input-scale", "0.5", "--batch-size", "1", "--rounds", "2", "--quick"]
+    helps = []
+    for module in (bench_steer, bench_precision):
+        ap = module.parser()
+        args = ap.parse_args(given)
+        assert (args.images, args.input_scale, args.batch_size, args.rounds, args.quick) == (3, 0.5, 1, 2, True)
+        helps.append({a.dest: a.help for a in ap._actions if a.dest in SHARED_OPTIONS[:-1]})
+    assert helps[0] == helps[1] and len(helps[0]) == len(SHARED_OPTIONS) - 1  # --quick's help is each one's own
+    assert bench_steer.parser().parse_args([]).branches == "multigap,efficientnet,mobilenet"
+    assert bench_precision.parser().parse_args([]).input_scale == 1.0  # defaults stay each benchmark's

@@ -12,7 +12,6 @@ Rows follow the speed-suite contract (benchmarks/speed/run_all.py).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import tempfile
@@ -21,22 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
+from aesthetic.benchmarks.speed.common import extraction_parser, photos, print_rows
+
 log = logging.getLogger(__name__)
 
 
+def parser():
+    """This benchmark's options: the extraction benchmarks' shared ones and the branch."""
+    ap = extraction_parser(__doc__, images=2, input_scale=1.0, batch_size=2, rounds=1,
+                           quick="mobilenet at scale 0.25, 2 images")
+    ap.add_argument("--branch", default="multigap")
+    return ap
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
-    from aesthetic.benchmarks.speed.bench_steer import photos
     from aesthetic.feature_extraction import FeatureExtractor
     from aesthetic.precision import bf16_is_native
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--branch", default="multigap")
-    ap.add_argument("--images", type=int, default=2)
-    ap.add_argument("--input-scale", type=float, default=1.0)
-    ap.add_argument("--batch-size", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="mobilenet at scale 0.25, 2 images")
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.quick:
         args.branch, args.input_scale = "mobilenet", 0.25
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +73,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    for row in main():
-        print(row)
+    print_rows(main)

@@ -23,7 +23,6 @@ speed-suite contract (benchmarks/speed/run_all.py).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import tempfile
@@ -31,31 +30,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
+from aesthetic.benchmarks.speed.common import extraction_parser, photos, print_rows
 
 log = logging.getLogger(__name__)
-
-
-def photos(n: int, folder: Path) -> list[str]:
-    """``n`` real photos from the shared set when it is there, else synthetic JPEGs written to ``folder``."""
-    try:
-        from aesthetic.benchmarks.speed.bench_extraction import real_photos
-
-        paths = real_photos(n)
-        if len(paths) == n and all(Path(p).exists() for p in paths):
-            return paths
-    except OSError:
-        pass
-    import cv2
-
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        h, w = (768, 1024) if i % 2 == 0 else (1024, 768)
-        img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 3)
-        out.append(str(folder / f"synthetic_{i:03d}.jpg"))
-        cv2.imwrite(out[-1], img)
-    return out
 
 
 def _best_of(call: Callable[[], object], repeats: int = 5) -> Callable[[], float]:
@@ -135,18 +112,19 @@ def _gflop_per_image(fx, branch: str, paths: list[str]) -> float:
     return model_gflops(fx.model(branch), shape)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser():
+    """This benchmark's options: the extraction benchmarks' shared ones and its branches, precisions and peaks."""
+    ap = extraction_parser(__doc__, images=8, input_scale=0.25, batch_size=4, rounds=3,
+                           quick="mobilenet only, 4 images, 2 rounds, small peaks")
     ap.add_argument("--branches", default="multigap,efficientnet,mobilenet")
     ap.add_argument("--precisions", default="fp32,bf16")
-    ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--input-scale", type=float, default=0.25, help="1 = product geometry")
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--matmul-n", type=int, default=1024)
     ap.add_argument("--conv-side", type=int, default=112)
-    ap.add_argument("--quick", action="store_true", help="mobilenet only, 4 images, 2 rounds, small peaks")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parser().parse_args(argv)
     if args.quick:
         args.branches, args.images, args.rounds, args.matmul_n, args.conv_side = "mobilenet", 4, 2, 512, 56
     branches = [b.strip() for b in args.branches.split(",") if b.strip()]
@@ -216,6 +194,4 @@ def _rows(times, flops, gflop, branches, precisions, args, size, n) -> list[dict
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    for row in main():
-        print(row)
+    print_rows(main)

@@ -125,7 +125,7 @@ def _add_sensitivity_rows(store: FeatureStore, selector: Any, x: np.ndarray, aes
 
 def _degraded(ids: np.ndarray) -> np.ndarray:
     """``(n,)`` bool: which sensitivity rows are degraded copies or synthetic frames (not crops or mirrors)."""
-    return ~head_targets(list(ids))[1] if len(ids) else np.zeros(0, bool)
+    return ~head_targets(list(ids)) if len(ids) else np.zeros(0, bool)
 
 
 def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def _train_binary(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_real: int,
     real = np.arange(len(y)) < n_real
     if sensitivity is not None and len(extra_ids) and sensitivity.design == "two_heads":
         # the store's own rows (and any label-preserving copies it holds) are clean
-        clean = np.concatenate([np.ones(n_real, bool), head_targets(list(extra_ids))[1]])
+        clean = np.concatenate([np.ones(n_real, bool), head_targets(list(extra_ids))])
         return train_two_heads(x, y, groups, clean, real, fc_config)
     return train_fc(x, y, groups, fc_config, threshold_rows=real)
 

@@ -180,12 +180,11 @@ def plan_copies(sources: Sequence[str], config: SensitivityConfig = SensitivityC
     return specs
 
 
-def head_targets(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """For the two_heads design, from row ids: ``(aesthetic_rows, clean)``, both ``(n,)`` bool. The
-    aesthetic head trains on the clean rows (originals, crops, mirrors) with their labels; the
+def head_targets(ids: Sequence[str]) -> np.ndarray:
+    """For the two_heads design, from row ids: ``clean``, ``(n,)`` bool, the one mask both heads need.
+    The aesthetic head trains on the clean rows (originals, crops, mirrors) with their labels; the
     quality head on every row, target 1 for a clean row and 0 for a degraded copy or a synthetic frame."""
-    clean = np.isin(row_kinds(ids), CLEAN_KINDS)
-    return clean.copy(), clean
+    return np.isin(row_kinds(ids), CLEAN_KINDS)
 
 
 def synthetic_frame_images(config: SensitivityConfig) -> dict[int, np.ndarray]:
