@@ -86,3 +86,35 @@ def test_threshold_and_calibration_come_from_out_of_fold_scores_and_the_bundle_a
     z = predict_batched(logit_model(result.model), x)
     np.testing.assert_allclose(model.predict_features(x), apply_calibration(z, cal), rtol=1e-5, atol=1e-6)
     assert model.network_threshold == pytest.approx(network_threshold(result.threshold, cal))
+
+
+def test_the_model_that_ships_is_the_mean_of_the_fold_members_that_scored_the_threshold_rows():
+    """The threshold and calibration come from held-out scores of the fold members; the shipped model
+    must be those members (mean logit), not a separate fit whose logit scale differs."""
+    from aesthetic.classifier.fc import logit_model, predict_batched
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(24), np.zeros(48)].astype(np.float32)
+    x = rng.normal(0, 1, (72, 12)).astype(np.float32)
+    x[:, :3] += y[:, None] * 1.5
+    result = train_fc(x, y, config=FCConfig(hidden=(8,), epochs=20, patience=4, threshold_folds=3))
+    assert result.metrics["members"] == 3
+    members = [result.model.get_layer(f"member_{k}") for k in range(3)]
+    z_members = np.stack([predict_batched(m, x) for m in members])            # (3, n) logits
+    z_model = predict_batched(logit_model(result.model), x)
+    np.testing.assert_allclose(z_model, z_members.mean(axis=0), rtol=1e-5, atol=1e-5)
+    # every row's out-of-fold logit is the logit of exactly the member that held it out
+    hits = np.isclose(z_members, result.oof_logits[None, :], rtol=1e-4, atol=1e-4)
+    assert (hits.sum(axis=0) >= 1).all()
+    held_by = hits.argmax(axis=0)
+    assert sorted(np.unique(held_by)) == [0, 1, 2]
+
+
+def test_without_folds_one_fc_is_trained_and_its_validation_rows_set_the_threshold():
+    rng = np.random.default_rng(2)
+    y = np.r_[np.ones(20), np.zeros(40)].astype(np.float32)
+    x = rng.normal(0, 1, (60, 6)).astype(np.float32) + y[:, None]
+    result = train_fc(x, y, config=FCConfig(hidden=(8,), epochs=10, patience=3, threshold_folds=0))
+    assert result.metrics["threshold_from"] == "validation rows" and result.oof_logits is None
+    assert not any(layer.name.startswith("member_") for layer in result.model.layers)
+    assert len(result.validation_rows) > 0 and len(result.train_rows) + len(result.validation_rows) == 60

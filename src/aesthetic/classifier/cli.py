@@ -90,7 +90,8 @@ def register_train(app: typer.Typer) -> None:
         threshold_metric: Optional[str] = FC.option("threshold_metric"),
         threshold_folds: Optional[int] = FC.option("threshold_folds",
                                                    help="Group k-fold whose out-of-fold scores choose the threshold "
-                                                        "and fit the calibration (k more FCs; 0: validation rows)."),
+                                                        "and fit the calibration; the model is the mean of the k "
+                                                        "FCs (0: one FC, validation rows)."),
         calibration: Optional[str] = FC.option("calibration"),
         class_weight: Optional[str] = FC.option("class_weight"),
         seed: Optional[int] = FC.option("seed"),

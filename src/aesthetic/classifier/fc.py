@@ -15,15 +15,19 @@ grouped by source image (augmented rows ``x.jpg#aug1`` stay with ``x.jpg``); cla
 weighted ``n / (2 * n_class)`` so ~70k "not" vs ~11k "aesthetic" does not collapse to "not";
 early stopping on the class-weighted validation loss restores the best epoch.
 
-Threshold and probabilities (:func:`out_of_fold_logits`, :func:`fit_platt`): with
-``threshold_folds`` k >= 2 (5 by default), k more FCs are trained with the same settings, one per
-fold of a group k-fold (``StratifiedGroupKFold``: a source and its copies share a fold), and each
-scores its held-out fold. On these out-of-fold logits of every row (not ~10 validation photos)
-a Platt scaling ``P = sigmoid(a * logit + b)`` is fitted (``calibration="platt"``; class-balanced
-like the training, so P is calibrated for a collection with as many aesthetic photos as not), and
-the decision threshold is the calibrated P that maximises **balanced accuracy** (or F1). Platt
-is strictly increasing, so it never reorders two photos. With ``threshold_folds`` 0 the
-threshold is chosen on the validation rows and no calibration is fitted, as before.
+Threshold and probabilities (:func:`cross_fit`, :func:`fit_platt`): with ``threshold_folds`` k >= 2
+(5 by default), k FCs are trained with the same settings, one per fold of a group k-fold
+(``StratifiedGroupKFold``: a source and its copies share a fold), and each scores its held-out fold.
+On these out-of-fold logits of every row (not ~10 validation photos) a Platt scaling
+``P = sigmoid(a * logit + b)`` is fitted (``calibration="platt"``; class-balanced like the training,
+so P is calibrated for a collection with as many aesthetic photos as not), and the decision
+threshold is the calibrated P that maximises **balanced accuracy** (or F1). The model that ships is
+those k members, averaged in logit space (:func:`ensemble_fc`): the threshold and the calibration
+were measured on exactly the networks that score new photos. (A separate fit on all rows has a logit
+scale of its own: on the shared suite its logits sat about +2 above the members', so a threshold from
+the members' held-out scores called most test snapshots aesthetic.) Platt is strictly increasing, so
+it never reorders two photos. With ``threshold_folds`` 0 one FC is trained, the threshold is chosen
+on its validation rows and no calibration is fitted, as before.
 """
 
 from __future__ import annotations
@@ -69,8 +73,9 @@ class FCConfig(BaseModel):
         "The decision threshold maximises this on the out-of-fold (or, with threshold_folds 0, "
         "validation) scores; saved in the bundle."))
     threshold_folds: int = Field(5, ge=0, le=20, description=(
-        "k of the group k-fold whose out-of-fold scores choose the threshold and fit the calibration "
-        "(k more FCs are trained); 0 or 1: threshold on the validation rows, no calibration"))
+        "k of the group k-fold: k FCs are trained, their out-of-fold scores choose the threshold and fit "
+        "the calibration, and their mean (in logit space) is the model; 0 or 1: one FC, threshold on its "
+        "validation rows, no calibration"))
     calibration: Literal["platt", "none"] = Field("platt", description=(
         "`platt`: P = sigmoid(a logit + b) fitted on the out-of-fold logits (class-balanced), stored in "
         "config.json and applied at predict time; `none`: the network's own sigmoid."))
@@ -369,22 +374,53 @@ def usable_folds(labels: np.ndarray, groups: np.ndarray | None, folds: int) -> i
     return k if k >= 2 else 0
 
 
-def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None,
-                       config: FCConfig, folds: int, strata: np.ndarray | None = None) -> np.ndarray:
-    """Logit of every row from an FC that never saw its group: ``folds`` FCs, one per fold of a
-    ``StratifiedGroupKFold`` over ``groups``, each trained on the other folds with ``config``."""
+def cross_fit(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, config: FCConfig,
+              folds: int, strata: np.ndarray | None = None, description: str = "fold"
+              ) -> tuple[np.ndarray, list[Any], list[dict[str, list[float]]]]:
+    """``folds`` FCs, one per fold of a ``StratifiedGroupKFold`` over ``groups``, each trained on the
+    other folds with ``config``: ``(oof, models, histories)``, where ``oof`` ``(n,)`` is the logit of
+    every row from the member that never saw its group."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     x = np.asarray(features, dtype=np.float32)
     y = np.asarray(labels, dtype=np.float32)
     g = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups, dtype=object)
     oof = np.full(len(y), np.nan, np.float32)
+    models, histories = [], []
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     for k, (fit_rows, held) in enumerate(splitter.split(x, y.astype(int), g)):
-        model, _, _, _ = _fit_one(x[fit_rows], y[fit_rows], g[fit_rows], config, config.seed + 1 + k,
-                                  f"threshold fold {k + 1}/{folds}", None if strata is None else strata[fit_rows])
+        model, history, _, _ = _fit_one(x[fit_rows], y[fit_rows], g[fit_rows], config, config.seed + 1 + k,
+                                        f"{description} {k + 1}/{folds}",
+                                        None if strata is None else strata[fit_rows])
         oof[held] = predict_batched(logit_model(model), x[held])
-    return oof
+        models.append(model)
+        histories.append(history)
+    return oof, models, histories
+
+
+def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None,
+                       config: FCConfig, folds: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """Logit of every row from an FC that never saw its group (:func:`cross_fit`'s ``oof``)."""
+    return cross_fit(features, labels, groups, config, folds, strata)[0]
+
+
+def ensemble_fc(models: Sequence[Any], name: str = "fc"):
+    """One Keras model over the members ``models`` (binary FCs of one input width): its ``logit``
+    layer is the mean of theirs and its output that mean's sigmoid. A single member is returned as is."""
+    import keras
+
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(tuple(models[0].input_shape[1:]), name="features")
+    logits = [keras.Model(m.input, m.get_layer(LOGIT_LAYER).output, name=f"member_{k}")(inputs)
+              for k, m in enumerate(models)]
+    logit = keras.layers.Average(name=LOGIT_LAYER)(logits)
+    prob = keras.layers.Activation("sigmoid", name="p_aesthetic", dtype="float32")(logit)
+    return keras.Model(inputs, prob, name=name)
+
+
+def _mean_epochs(histories: Sequence[dict[str, list[float]]]) -> float:
+    return float(np.mean([len(h.get("loss", [])) for h in histories])) if histories else 0.0
 
 
 def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None = None,
@@ -409,11 +445,14 @@ def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | N
     chosen = np.ones(len(y), bool) if threshold_rows is None else np.asarray(threshold_rows, bool)
     if chosen.shape != y.shape:
         raise ValueError(f"threshold_rows must be a ({len(y)},) boolean mask, got shape {chosen.shape}")
-    model, history, tr, va = _fit_one(x, y, g, config, config.seed, "training FC")
     folds = usable_folds(y[chosen], None if g is None else g[chosen], config.threshold_folds)
     calibration, oof = None, None
     if folds:
-        oof = out_of_fold_logits(x, y, g, config, folds)
+        # the model that ships is the mean of the fold members whose held-out scores set the
+        # threshold and the calibration: a separate full-data fit has a logit scale of its own
+        oof, members, histories = cross_fit(x, y, g, config, folds, description="training FC, fold")
+        model, history = ensemble_fc(members), histories[0]
+        tr, va = np.arange(len(y)), np.zeros(0, np.int64)
         z, yc = oof[chosen], y[chosen]
         weights = row_weights(yc, config.class_weight)
         metrics_extra: dict[str, Any] = {"threshold_from": f"out-of-fold scores, {folds}-fold over groups",
@@ -436,12 +475,14 @@ def train_fc(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | N
         metrics.update(metrics_extra)
         if calibration is not None:
             calibration["network_threshold"] = network_threshold(threshold, calibration)
+        metrics.update(members=folds, epochs_run=_mean_epochs(histories))
     else:
+        model, history, tr, va = _fit_one(x, y, g, config, config.seed, "training FC")
         p_val = predict_batched(model, x[va])
         threshold = choose_threshold(y[va], p_val, config.threshold_metric)
         metrics = validation_summary(y[va], p_val, threshold)
         metrics["threshold_from"] = "validation rows"
-    metrics["epochs_run"] = len(history.get("loss", []))
+        metrics["epochs_run"] = len(history.get("loss", []))
     log.info("FC trained on %d rows: balanced accuracy %.3f at threshold %.3f (%s)",
              len(tr), metrics["balanced_accuracy"], threshold, metrics["threshold_from"])
     return FCResult(model, threshold, metrics, history, tr, va, config, calibration, oof)

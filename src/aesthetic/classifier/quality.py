@@ -26,9 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from aesthetic.classifier.fc import (FCConfig, FCResult, _fit_one, apply_calibration, choose_threshold,
-                                     out_of_fold_logits, predict_batched, row_weights, sigmoid, train_fc,
-                                     usable_folds)
+from aesthetic.classifier.fc import (FCConfig, FCResult, _fit_one, _mean_epochs, apply_calibration,
+                                     choose_threshold, cross_fit, ensemble_fc, predict_batched, row_weights,
+                                     sigmoid, train_fc, usable_folds)
 from aesthetic.metrics import expected_calibration_error, validation_summary
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,15 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
     head = train_fc(x[rows_a], y[rows_a], None if g is None else g[rows_a], config, threshold_rows=real[rows_a])
     q = clean.astype(np.float32)
     strata = source_classes(y, g, real)
-    quality, q_history, _, _ = _fit_one(x, q, g, config, config.seed + QUALITY_SEED_OFFSET, "training quality head",
-                                        strata)
     folds = usable_folds(y[real], None if g is None else g[real], config.threshold_folds)
     metrics: dict[str, Any]
     q_oof = None
     if folds and head.oof_logits is not None:
+        # like the aesthetic head, the quality head that ships is the mean of its fold members, so the
+        # threshold on the product is measured on the networks that score new photos
         q_config = config.model_copy(update={"seed": config.seed + QUALITY_SEED_OFFSET})
-        q_oof = out_of_fold_logits(x, q, g, q_config, folds, strata)
+        q_oof, members, histories = cross_fit(x, q, g, q_config, folds, strata, "training quality head, fold")
+        quality, q_history = ensemble_fc(members, name="quality"), histories[0]
         z_a = np.full(len(y), np.nan, np.float32)
         z_a[rows_a] = head.oof_logits
         yr, za, pq = y[real], z_a[real], sigmoid(q_oof[real])
@@ -124,14 +125,17 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
         metrics["ece_calibrated"] = expected_calibration_error(yr, p, weights=weights)
         metrics["aesthetic_head_balanced_accuracy"] = head.metrics["balanced_accuracy"]
         metrics.update(_quality_summary(q.astype(bool), sigmoid(q_oof)))
-    else:  # no folds: the aesthetic head's validation rows, scored by both final heads
+        metrics["quality_epochs_run"] = _mean_epochs(histories)
+    else:  # no folds: one quality FC; the aesthetic head's validation rows, scored by both heads
+        quality, q_history, _, _ = _fit_one(x, q, g, config, config.seed + QUALITY_SEED_OFFSET,
+                                            "training quality head", strata)
         va = rows_a[head.validation_rows]
         p = combine(predict_batched(head.model, x[va]), predict_batched(quality, x[va]))
         threshold = choose_threshold(y[va], p, config.threshold_metric)
         metrics = validation_summary(y[va], p, threshold)
         metrics["threshold_from"] = "validation rows"
+        metrics["quality_epochs_run"] = len(q_history.get("loss", []))
     metrics["epochs_run"] = head.metrics.get("epochs_run", 0)
-    metrics["quality_epochs_run"] = len(q_history.get("loss", []))
     calibration = dict(head.calibration) if head.calibration else None
     if calibration is not None:
         calibration.pop("network_threshold", None)  # the cut is on the product, not on one head
