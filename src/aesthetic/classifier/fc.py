@@ -89,7 +89,10 @@ class FCResult:
     model: Any  # keras.Model, (n, d) -> (n, 1) P(aesthetic)
     threshold: float
     metrics: dict[str, float]
+    #: Keras history of the one FC, or of the first fold member when ``model`` is the members' mean
+    #: (``metrics['epochs_run']`` is then the members' mean epoch count).
     history: dict[str, list[float]]
+    #: Rows the FC trained on and the rows that stopped it early; with fold members, every row and none.
     train_rows: np.ndarray
     validation_rows: np.ndarray
     config: FCConfig = field(default_factory=FCConfig)
