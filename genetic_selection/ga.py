@@ -199,6 +199,7 @@ class GeneticSelector(Selector):
             raise SelectionError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
         chunk_rows = int(chunk_rows)
         layout = store_layout(store, branches)
+        self._check_settings(sum(layout.values()))
         idx = store_rows(store, store.ok & store.has_labels if rows is None else rows)
         if len(idx) and not np.all(store.ok[idx]):
             raise SelectionError(f"{store.source}: {int((~store.ok[idx]).sum())} of the rows were not "
@@ -247,12 +248,21 @@ class GeneticSelector(Selector):
             params["precision"] = resolve_precision(self.precision)
         return json.loads(json.dumps({"params": params, "data": dict(data)}, default=list))
 
-    def _run(self, layout: Mapping[str, int], sources, data: Mapping[str, Any]) -> "GeneticSelector":
-        n_features = int(sum(layout.values()))
-        check_ga_shape(population=self.population, k=self.k, n_features=n_features, elite=self.elite,
+    def _check_settings(self, n_features: int) -> None:
+        """Every setting that can be checked without the data (bad values raise SelectionError), so a
+        mistyped option fails before a large store is read."""
+        check_ga_shape(population=self.population, k=self.k, n_features=int(n_features), elite=self.elite,
                        parents=self.parents, window=self.window, keep_fraction=self.keep_fraction)
         if int(self.generations) < 0:
             raise SelectionError(f"generations must be >= 0, got {self.generations}")
+        if self.fitness not in FITNESS_KINDS:
+            raise SelectionError(f"fitness must be one of {', '.join(FITNESS_KINDS)}, got {self.fitness!r}")
+        if self.fitness == "fc":
+            self._spec()
+
+    def _run(self, layout: Mapping[str, int], sources, data: Mapping[str, Any]) -> "GeneticSelector":
+        n_features = int(sum(layout.values()))
+        self._check_settings(n_features)
         evaluator = self._evaluator(sources)
         config = self._config(data, evaluator)
         run_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else None

@@ -111,3 +111,21 @@ def test_select_ga_precision_reaches_the_fitness_and_is_recorded(app, store, tmp
     assert selector.get_params()["precision"] == flag and selector.precision_ == ran
     for name in ("checkpoint.json", "history.json"):
         assert json.loads((out / name).read_text())["config"]["params"]["precision"] == ran
+
+
+@pytest.mark.parametrize("option, value, says", [("--precision", "fp16", "precision"),
+                                                 ("--parents", "50", "parents")])
+def test_select_ga_refuses_a_bad_setting_before_reading_any_feature(app, store, tmp_path, monkeypatch,
+                                                                    option, value, says):
+    """A mistyped option must fail in one line before the (possibly huge) store is read."""
+    from aesthetic.feature_store import FeatureStore
+
+    reads = []
+    real = FeatureStore.features
+    monkeypatch.setattr(FeatureStore, "features", lambda self, *a, **kw: reads.append(1) or real(self, *a, **kw))
+    path, _ = store
+    result = invoke(app, "select", "ga", path, "--out", tmp_path / "ga", "--population", 6, "--parents", 3,
+                    "--k", 6, "--generations", 1, "--epochs", 1, "--hidden", "8", option, value)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert reads == [] and not (tmp_path / "ga").exists()
