@@ -231,12 +231,11 @@ class GeneticSelector(Selector):
                           batch_size=self.batch_size, learning_rate=self.learning_rate, precision=self.precision)
 
     def _evaluator(self, sources):
+        # the fitness kind was checked by _check_settings
         if self.fitness == "fc":
             local = FCFitness(*sources, self._spec(), self.seed, self.individuals_per_step)
-        elif self.fitness == "proxy":
-            local = ProxyFitness(*sources, self.seed, alpha=self.proxy_alpha, max_rows=int(self.proxy_max_rows))
         else:
-            raise SelectionError(f"fitness must be one of {', '.join(FITNESS_KINDS)}, got {self.fitness!r}")
+            local = ProxyFitness(*sources, self.seed, alpha=self.proxy_alpha, max_rows=int(self.proxy_max_rows))
         return ray_evaluator(local, self.engine)
 
     def _config(self, data: Mapping[str, Any], evaluator) -> dict[str, Any]:

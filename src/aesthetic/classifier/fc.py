@@ -401,12 +401,6 @@ def cross_fit(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | 
     return oof, models, histories
 
 
-def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None,
-                       config: FCConfig, folds: int, strata: np.ndarray | None = None) -> np.ndarray:
-    """Logit of every row from an FC that never saw its group (:func:`cross_fit`'s ``oof``)."""
-    return cross_fit(features, labels, groups, config, folds, strata)[0]
-
-
 def ensemble_fc(models: Sequence[Any], name: str = "fc"):
     """One Keras model over the members ``models`` (binary FCs of one input width): its ``logit``
     layer is the mean of theirs and its output that mean's sigmoid. A single member is returned as is."""
