@@ -138,3 +138,31 @@ def test_bf16_features_are_within_cosine_0999_of_fp32_big_branches(astronaut, br
     # Measured at input scale 0.25, random weights: multigap 0.99999, efficientnet 0.9998 (min over images).
     crops = [astronaut[:300, :400], astronaut[100:400, 50:350]]
     assert _bf16_vs_fp32(branch, crops, 0.25).min() >= 0.999
+
+
+def test_auto_asks_the_active_backend_for_its_gpus(monkeypatch):
+    """On a PyTorch- or JAX-only GPU machine there is no TensorFlow to ask: the backend itself is asked."""
+    import sys
+    import types
+
+    import aesthetic.backend
+    import aesthetic.precision as precision
+
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        device_count=lambda: 2, get_device_capability=lambda i: (9, 0) if i == 0 else (7, 5)))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setattr(aesthetic.backend, "requested_backend", lambda: "torch")
+    assert precision.gpu_compute_capabilities() == [(9, 0), (7, 5)]
+    fake_jax = types.SimpleNamespace(devices=lambda: [types.SimpleNamespace(platform="gpu", compute_capability="9.0"),
+                                                     types.SimpleNamespace(platform="cpu", compute_capability="")])
+    monkeypatch.setitem(sys.modules, "jax", fake_jax)
+    monkeypatch.setattr(aesthetic.backend, "requested_backend", lambda: "jax")
+    assert precision.gpu_compute_capabilities() == [(9, 0)]
+    precision.bf16_is_native.cache_clear()
+    try:
+        assert precision.bf16_is_native()  # every visible GPU is Ampere or later
+        monkeypatch.setattr(aesthetic.backend, "requested_backend", lambda: "torch")
+        precision.bf16_is_native.cache_clear()
+        assert not precision.bf16_is_native()  # one Turing card: not every GPU has bf16 units
+    finally:
+        precision.bf16_is_native.cache_clear()

@@ -67,23 +67,38 @@ def cpu_has_native_bf16(flags: Optional[frozenset[str]] = None) -> bool:
 
 
 def gpu_compute_capabilities() -> list[tuple[int, int]]:
-    """Compute capability of every GPU TensorFlow sees (empty without GPUs or without TensorFlow)."""
+    """Compute capability of every GPU the active Keras backend computes on (empty without GPUs).
+
+    Asked of the backend itself (TensorFlow, PyTorch or JAX): a PyTorch- or JAX-only machine has
+    no TensorFlow to ask, and asking TensorFlow there would wrongly report no GPU."""
+    from aesthetic.backend import requested_backend
+
+    backend = requested_backend()
     try:
+        if backend == "torch":
+            import torch
+
+            return [tuple(torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())]
+        if backend == "jax":
+            import jax
+
+            return [tuple(int(part) for part in str(d.compute_capability).split(".")[:2])
+                    for d in jax.devices() if d.platform == "gpu"]
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
         return [tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0)))
                 for g in gpus]
-    except Exception as exc:  # no TensorFlow, or a driver that cannot be asked
-        log.debug("no GPU compute capability available: %s", exc)
+    except Exception as exc:  # no such framework, or a driver that cannot be asked
+        log.debug("no GPU compute capability available from %s: %s", backend, exc)
         return []
 
 
 @lru_cache(maxsize=1)
 def bf16_is_native() -> bool:
     """Whether the device the networks run on computes bf16 natively: every visible GPU from
-    compute capability 8.0 when there is a GPU (TensorFlow places the networks there), else the CPU's
-    flags. Cached: the hardware does not change within a process."""
+    compute capability 8.0 when the backend has a GPU (it places the networks there), else the
+    CPU's flags. Cached: the hardware does not change within a process."""
     capabilities = gpu_compute_capabilities()
     if capabilities:
         return all(tuple(c) >= GPU_BF16_CAPABILITY for c in capabilities)
