@@ -111,6 +111,9 @@ class FeatureExtractor:
         self.branch_names = list(dict.fromkeys(branches))
         self.branches: list[Branch] = [get_branch(b) for b in self.branch_names]
         self.weights_spec = {b: (None if s is None else str(s)) for b, s in _per_branch(weights, self.branch_names).items()}
+        for br in self.branches:
+            if br.weightless:  # e.g. --weights nima for every branch: nothing to load into statistics
+                self.weights_spec[br.name] = None
         self.weights: dict[str, ResolvedWeights] = {
             br.name: resolve_weights(self.weights_spec[br.name], br.name, br.known_weights) for br in self.branches}
         self.input_scale = float(input_scale)

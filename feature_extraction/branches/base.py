@@ -75,6 +75,8 @@ class Branch(ABC):
     data_config: ClassVar[DataConfig]
     description: ClassVar[str]
     known_weights: ClassVar[tuple[KnownWeights, ...]] = ()
+    #: A branch without weights (computed statistics): every weights setting is ignored for it.
+    weightless: ClassVar[bool] = False
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         """uint8 RGB ``(n, h, w, 3)`` to the backbone's float32 input (``data_config.normalize``)."""
