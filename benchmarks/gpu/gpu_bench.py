@@ -13,7 +13,8 @@ of ``--rounds`` timed calls after two warm-up calls (compilation excluded and re
 ``--tiny`` shrinks everything (one tenth of the geometry, fp32, batch 2, a small GA) and drops the time
 budget, so the script proves every part on a CPU (minutes: building the networks dominates).
 Precision: fp32 is Keras' ``float32`` policy, bf16 ``mixed_bfloat16`` (bf16 compute, fp32
-variables); see :func:`apply_precision`, the hook the project's precision setting replaces.
+variables), set through the project's own setting (``FeatureExtractor(precision=)``,
+``FitnessFC(precision=)``); every row records the compute dtype its layers really used.
 """
 
 from __future__ import annotations
@@ -37,19 +38,6 @@ REPO = Path(__file__).resolve().parents[2]
 FULL = {"batches": [64, 32, 8, 1], "input_scale": 1.0, "matmul": 8192, "ga": (8000, 19488, 100, 5000, 1)}
 TINY = {"batches": [2], "input_scale": 0.1, "matmul": 512, "ga": (200, 400, 8, 50, 1)}
 TARGET_IMAGES_PER_S = 400.0
-
-
-def apply_precision(precision: str) -> str:
-    """Make ``precision`` (fp32|bf16) Keras' global policy, through the project's one mapping
-    (:func:`aesthetic.precision.policy_name`); returns the policy name. Networks the product builds
-    take the precision themselves (``FeatureExtractor(precision=)``, ``FitnessFC(precision=)``)."""
-    import keras
-
-    from aesthetic.precision import policy_name
-
-    name = policy_name(precision)
-    keras.config.set_dtype_policy(name)
-    return name
 
 
 def compute_dtype(model) -> str:
