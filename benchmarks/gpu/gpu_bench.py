@@ -274,14 +274,14 @@ GA_RESERVE_S = 60.0  # of the budget, kept for the GA rows after the branch swee
 
 
 def run(backend: str, tiny: bool, rounds: int, budget_s: float, precisions: list[str],
-        save: Callable[[dict], None] = lambda doc: None) -> dict:
+        save: Callable[[dict], None] = lambda doc: None, batches: list[int] | None = None) -> dict:
     """Everything for one backend (this process's); returns the JSON document, and hands it to
     ``save`` after every step, so a run stopped by its time limit still leaves what it measured."""
     import keras
 
     from aesthetic.backend import describe, device_name
 
-    settings = TINY if tiny else FULL
+    settings = {**(TINY if tiny else FULL), **({"batches": batches} if batches else {})}
     # --tiny proves every part runs, so it has no budget; the full run skips what does not fit.
     deadline = float("inf") if tiny else time.monotonic() + budget_s
     doc = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "tiny": tiny,
@@ -407,9 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(args.out / f"{stem}.json", json.dumps(doc, indent=1) + "\n")
         atomic_write_text(args.out / f"{stem}.md", markdown(doc))
 
-    if args.batches:
-        FULL["batches"] = TINY["batches"] = [int(b) for b in args.batches.split(",")]
-    doc = run(backend, args.tiny, args.rounds, args.budget_s, precisions, save)
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else None
+    doc = run(backend, args.tiny, args.rounds, args.budget_s, precisions, save, batches)
     print(markdown(doc))
     return 0
 
