@@ -82,6 +82,11 @@ class Selector(TransformerMixin, BaseEstimator):
             start += self.branch_widths_[b]
         return out
 
+    def raw_output_columns(self, branch: str) -> np.ndarray | None:
+        """Positions of the output columns that are ``branch``'s own features, unchanged (empty when
+        none is kept), or None when this kind of selector does not pass raw columns through (PCA)."""
+        return None
+
     def check_matrix(self, X: Any) -> np.ndarray:
         """``X`` as a 2-D float32 array of the fitted width, or a clear error."""
         self._check_fitted()
@@ -205,6 +210,10 @@ class AllFeatures(Selector):
 
     def _transform_blocks(self, blocks: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([np.asarray(blocks[b], dtype=np.float32) for b in self.branches_], axis=1)
+
+    def raw_output_columns(self, branch: str) -> np.ndarray | None:
+        s = self.column_slices().get(branch)
+        return np.zeros(0, np.int64) if s is None else np.arange(s.start, s.stop)
 
     def get_support(self, indices: bool = False) -> np.ndarray:
         self._check_fitted()

@@ -342,6 +342,14 @@ class GeneticSelector(Selector):
                 out[b] = local
         return out
 
+    def raw_output_columns(self, branch: str) -> np.ndarray | None:
+        start = 0
+        for b, local in self._branch_columns().items():  # the output is these blocks, in this order
+            if b == branch:
+                return np.arange(start, start + len(local))
+            start += len(local)
+        return np.zeros(0, np.int64)
+
     def _needed_branches(self) -> list[str]:
         return list(self._branch_columns())
 

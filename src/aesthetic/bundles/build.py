@@ -28,7 +28,7 @@ from aesthetic.feature_store import FeatureStore
 from aesthetic.fileio import PathLike, json_text
 from aesthetic.data import LabelTable, labels_from_scores
 from aesthetic.feature_extraction.nima import default_weights_path
-from aesthetic.classifier.quality import train_two_heads
+from aesthetic.classifier.quality import STATS_BRANCH, StatsSplit, train_two_heads
 from aesthetic.classifier.scores import ScoreRule, score_targets, target_means, train_score_head
 from aesthetic.classifier.sensitivity import (SensitivityConfig, build_sensitivity_store, default_cache_path,
                                               head_targets, readable_sources, row_kinds)
@@ -132,16 +132,33 @@ def _score_head_config(target: str, rule: Any) -> dict[str, Any]:
     return {"head": target, "score_rule": rule.model_dump(), "score_rule_describe": rule.describe()}
 
 
+def stats_split(selector: Any, n_real: int, extra_ids: np.ndarray, sensitivity: SensitivityConfig
+                ) -> StatsSplit | None:
+    """The statistics quality head's rows and columns (:class:`aesthetic.classifier.quality.StatsSplit`)
+    when the selected features carry the ``pixel_stats`` branch's own columns and the config names
+    degradations for it; else None (one quality head)."""
+    if not sensitivity.stats_kinds or sensitivity.design != "two_heads":
+        return None
+    columns = selector.raw_output_columns(STATS_BRANCH)
+    if columns is None or len(columns) == 0:
+        return None
+    kinds = np.concatenate([np.full(n_real, "original", dtype=object), row_kinds(list(extra_ids))])
+    return StatsSplit(np.asarray(columns, np.int64), kinds, tuple(sensitivity.stats_kinds),
+                      tuple(sensitivity.cnn_kinds))
+
+
 def _train_binary(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_real: int, extra_ids: np.ndarray,
-                  fc_config: FCConfig, sensitivity: SensitivityConfig | None) -> FCResult:
+                  fc_config: FCConfig, sensitivity: SensitivityConfig | None, selector: Any) -> FCResult:
     """The binary model on ``x`` (the store's ``n_real`` rows, then the sensitivity rows ``extra_ids``):
-    two heads (:func:`aesthetic.classifier.quality.train_two_heads`) in the two_heads design, else one FC
-    with the copies mixed in. The threshold is chosen on the store's own rows either way."""
+    two heads (:func:`aesthetic.classifier.quality.train_two_heads`, with the statistics quality head
+    when :func:`stats_split` finds its columns) in the two_heads design, else one FC with the copies
+    mixed in. The threshold is chosen on the store's own rows either way."""
     real = np.arange(len(y)) < n_real
     if sensitivity is not None and len(extra_ids) and sensitivity.design == "two_heads":
         # the store's own rows (and any label-preserving copies it holds) are clean
         clean = np.concatenate([np.ones(n_real, bool), head_targets(list(extra_ids))])
-        return train_two_heads(x, y, groups, clean, real, fc_config)
+        split = stats_split(selector, n_real, extra_ids, sensitivity)
+        return train_two_heads(x, y, groups, clean, real, fc_config, split)
     return train_fc(x, y, groups, fc_config, threshold_rows=real)
 
 
@@ -194,7 +211,10 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
             groups = np.concatenate([groups, source_ids(extra_ids)])
         if target == "binary":
             y = np.concatenate([y_all[rows], extra_labels])
-            result = _train_binary(x, y, groups, n_real, extra_ids, fc_config, sensitivity)
+            result = _train_binary(x, y, groups, n_real, extra_ids, fc_config, sensitivity, selector)
+            if getattr(result, "stats_quality_model", None) is not None:
+                record["stats_quality_head"] = {"branch": STATS_BRANCH, "kinds": list(sensitivity.stats_kinds),
+                                                "cnn_kinds": list(sensitivity.cnn_kinds)}
         else:
             # Degraded copies and synthetic frames (label 0) get the low-score target; geometry crops
             # (label 1) their source photo's human score.
@@ -212,7 +232,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         save_full_bundle(out, fc_model=result.model, selector=selector,
                          extractor_config=extractor_config_of(store, extractor_config),
                          threshold=result.threshold, metrics=result.metrics, extra_config=extra,
-                         inputs=[features, selection], quality_model=getattr(result, "quality_model", None))
+                         inputs=[features, selection], quality_model=getattr(result, "quality_model", None),
+                         stats_quality_model=getattr(result, "stats_quality_model", None))
     log.info("wrote %s", out)
     return load_model(out), result
 

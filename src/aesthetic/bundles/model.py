@@ -7,6 +7,8 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
       quality.keras   optional (sensitivity design two_heads, :mod:`aesthetic.classifier.quality`): the
                       quality head, same input -> (n, 1) P(clean); config.json's ``quality_head`` names
                       it, and the bundle's P(aesthetic) is the (calibrated) aesthetic head's P times P(clean)
+      quality_stats.keras  optional, with quality.keras: the statistics quality head (same input; it
+                      reads the pixel_stats columns, ``quality_head.stats_columns``), a third factor
       selector/       the fitted selector (aesthetic.genetic_selection save format)
       config.json     format, kind, extractor config, branches and widths, threshold (+ how it was
                       chosen), label rule, FC config, training provenance, library versions
@@ -60,6 +62,7 @@ BUNDLE_FORMAT = "aesthetic-model"
 FORMAT_VERSION = 1
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.keras", "config.json", "metrics.json"
 QUALITY_FILE = "quality.keras"
+STATS_QUALITY_FILE = "quality_stats.keras"
 SELECTOR_DIR, STUDENT_DIR = "selector", "student"
 
 
@@ -226,12 +229,17 @@ def write_bundle(out: PathLike, write: Callable[[Path], None], inputs: Iterable[
 
 def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Mapping[str, Any],
                      threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None,
-                     inputs: Iterable[PathLike | None] = (), quality_model=None) -> Path:
+                     inputs: Iterable[PathLike | None] = (), quality_model=None,
+                     stats_quality_model=None) -> Path:
     """Write a full bundle (see the module docstring). ``selector`` is a fitted
     :mod:`aesthetic.genetic_selection` selector; ``extractor_config`` rebuilds the
     :class:`FeatureExtractor` (``FeatureExtractor.config()``), restricted to the selector's branches.
-    ``quality_model``: the two_heads design's quality head (same input as ``fc_model``, P(clean))."""
-    for what, net in (("FC", fc_model), ("quality head", quality_model)):
+    ``quality_model``: the two_heads design's quality head (same input as ``fc_model``, P(clean));
+    ``stats_quality_model``: its statistics quality head (same input), a third factor of the product."""
+    if stats_quality_model is not None and quality_model is None:
+        raise BundleError("a statistics quality head joins a quality head; pass quality_model too")
+    for what, net in (("FC", fc_model), ("quality head", quality_model),
+                      ("statistics quality head", stats_quality_model)):
         if net is not None and int(net.input_shape[-1]) != int(selector.n_features_out_):
             raise BundleError(f"the {what} takes {net.input_shape[-1]} features but the selector gives "
                               f"{selector.n_features_out_}")
@@ -253,11 +261,19 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
         config["quality_head"] = {"file": QUALITY_FILE, "combine": "product",
                                   "describe": "P(aesthetic) = calibrated P of model.keras * P(clean) of "
                                               f"{QUALITY_FILE}"}
+        if stats_quality_model is not None:
+            columns = stats_quality_model.get_layer("take_columns").columns
+            config["quality_head"].update(
+                stats_file=STATS_QUALITY_FILE, stats_columns=[int(c) for c in columns],
+                describe=f"P(aesthetic) = calibrated P of model.keras * P(clean) of {QUALITY_FILE} * P(clean) of "
+                         f"{STATS_QUALITY_FILE} (pixel statistics)")
 
     def write(tmp: Path) -> None:
         fc_model.save(tmp / MODEL_FILE)
         if quality_model is not None:
             quality_model.save(tmp / QUALITY_FILE)
+        if stats_quality_model is not None:
+            stats_quality_model.save(tmp / STATS_QUALITY_FILE)
         selector.save(tmp / SELECTOR_DIR)
         for relative, source in copies.items():
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -484,12 +500,15 @@ class AestheticModel(_LoadedModel):
     kind = "full"
 
     def __init__(self, keras_model, selector, config: Mapping[str, Any], path: Path | None = None,
-                 metrics: Mapping[str, Any] | None = None, extractor=None, quality_model=None):
+                 metrics: Mapping[str, Any] | None = None, extractor=None, quality_model=None,
+                 stats_quality_model=None):
         super().__init__(keras_model, config, path, metrics)
         self.selector = selector
         self._extractor = extractor
         #: The two_heads design's quality head (selected features -> P(clean)), or None.
         self.quality_model = quality_model
+        #: Its statistics quality head (selected features -> P(clean) from the pixel statistics), or None.
+        self.stats_quality_model = stats_quality_model
         if quality_model is not None and self.has_scores:
             raise BundleError(f"{path}: a quality head combines with a binary head only, not a {self.head} head")
 
@@ -525,8 +544,8 @@ class AestheticModel(_LoadedModel):
 
     def _network(self, x: np.ndarray) -> np.ndarray:
         """The FC on selected features: its outputs, except that a binary bundle with a calibration
-        gives the calibrated P (Platt applied to the network's logits), and one with a quality head
-        that P times the quality head's P(clean)."""
+        gives the calibrated P (Platt applied to the network's logits), and one with quality heads
+        that P times each quality head's P(clean)."""
         from aesthetic.classifier.fc import apply_calibration, logit_model, predict_batched
         from aesthetic.classifier.quality import combine
 
@@ -538,7 +557,8 @@ class AestheticModel(_LoadedModel):
             p = apply_calibration(predict_batched(self._logit_net, x), self.calibration)
         if self.quality_model is None:
             return p
-        return combine(p, predict_batched(self.quality_model, x))
+        heads = [self.quality_model] + ([] if self.stats_quality_model is None else [self.stats_quality_model])
+        return combine(p, *(predict_batched(h, x) for h in heads))
 
     def raw_features(self, fused: np.ndarray) -> np.ndarray:
         """The network's outputs: ``(n,)`` P (binary; calibrated when the bundle carries a
@@ -653,17 +673,27 @@ def _load_keras(path: Path, name: str = MODEL_FILE):
         raise BundleError(f"{path / name}: cannot load ({type(exc).__name__}: {exc})") from None
 
 
-def _load_quality(path: Path, config: Mapping[str, Any]):
-    """The quality head that config.json's ``quality_head`` names, or None when it names none."""
+def _load_quality(path: Path, config: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The quality head and the statistics quality head that config.json's ``quality_head`` names
+    (None for each it does not name)."""
     head = config.get("quality_head")
     if not head:
-        return None
+        return None, None
     if not isinstance(head, Mapping) or head.get("combine") != "product" or not isinstance(head.get("file"), str):
         raise BundleError(f"{path / CONFIG_FILE}: quality_head must name a .keras file combined by 'product'; "
                           f"got {head!r}")
-    if not (path / head["file"]).is_file():
-        raise BundleError(f"{path}: {head['file']} (the quality head config.json names) is missing")
-    return _load_keras(path, head["file"])
+    stats_file = head.get("stats_file")
+    if stats_file is not None and not isinstance(stats_file, str):
+        raise BundleError(f"{path / CONFIG_FILE}: quality_head.stats_file must name a .keras file; got {stats_file!r}")
+    for name in (head["file"], stats_file):
+        if name is not None and not (path / name).is_file():
+            raise BundleError(f"{path}: {name} (a quality head config.json names) is missing")
+    if stats_file is None:
+        return _load_keras(path, head["file"]), None
+    from aesthetic.classifier.quality import take_columns_layer
+
+    take_columns_layer()  # registers the layer the statistics head starts with
+    return _load_keras(path, head["file"]), _load_keras(path, stats_file)
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
@@ -700,10 +730,11 @@ def load_model(path: PathLike, precision: str | None = None) -> AestheticModel |
                               f"features) does not match config.json ({', '.join(config['branches'])} -> "
                               f"{config['n_features_selected']})")
         keras_model = _load_keras(path)
-        quality = _load_quality(path, config)
-        for name, net in ((MODEL_FILE, keras_model), (QUALITY_FILE, quality)):
+        quality, stats_quality = _load_quality(path, config)
+        for name, net in ((MODEL_FILE, keras_model), (QUALITY_FILE, quality), (STATS_QUALITY_FILE, stats_quality)):
             if net is not None and int(net.input_shape[-1]) != int(config["n_features_selected"]):
                 raise BundleError(f"{path}: {name} takes {net.input_shape[-1]} features, config.json says "
                                   f"{config['n_features_selected']}")
-        return AestheticModel(keras_model, selector, config, path, _read_metrics(path), quality_model=quality)
+        return AestheticModel(keras_model, selector, config, path, _read_metrics(path), quality_model=quality,
+                              stats_quality_model=stats_quality)
     return StudentModel(_load_keras(path), config, path, _read_metrics(path))

@@ -16,12 +16,26 @@ from 0.85 to 0.71). The two_heads design keeps them apart:
 ``P(aesthetic) = P_aesthetic_head * P_clean``, a spoiled photo is aesthetic only if it is both. The
 decision threshold is chosen on out-of-fold scores of the product over the real photos (each head's
 k-fold keeps a source and its copies in one fold), so it is set for the model that ships.
+
+**The statistics quality head** (:class:`StatsSplit`, used when the features hold the weightless
+``pixel_stats`` branch): globally pooled CNN features at 224 px cannot tell a blurred photo from a
+sharp subject on a smooth background, so a CNN quality head that learns blur rejects shallow-focus
+photos too (on the shared suite: a clean flower photo at P(clean) 0.07). Pixel statistics at 512 px
+(gradient percentiles, tone) do tell them apart. With a split, the degradations the statistics see
+(blur, down-up scaling, under- and over-exposure) are learned by a small FC on the ``pixel_stats``
+columns only, the CNN quality head learns JPEG damage and noise; both learn the synthetic frames and
+the clean rows. ``P = P_aesthetic_head * P_clean(CNN) * P_clean(statistics)``. Tilted and badly cropped
+copies are learned by neither by default: each is an enlarged part of the photo, and to pooled CNN
+features a clean smooth wallpaper looks like one (on the shared suite's held-out half, a CNN quality
+head that learned them rejected a fifth of the clean aesthetic photos); the statistics do not see
+composition.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -34,15 +48,79 @@ from aesthetic.metrics import expected_calibration_error, validation_summary
 log = logging.getLogger(__name__)
 
 QUALITY_SEED_OFFSET = 1000
+#: The branch whose columns the statistics quality head reads.
+STATS_BRANCH = "pixel_stats"
+STATS_SEED_OFFSET = 2000
 
 
-def combine(p_aesthetic: np.ndarray, p_clean: np.ndarray) -> np.ndarray:
-    """The two heads' P(aesthetic) ``(n,)`` float32: the aesthetic head's (calibrated) P times P(clean)."""
-    a = np.asarray(p_aesthetic, dtype=np.float64)
-    q = np.asarray(p_clean, dtype=np.float64)
-    if a.shape != q.shape:
-        raise ValueError(f"the heads disagree on the number of rows: {a.shape} and {q.shape}")
-    return (a * q).astype(np.float32)
+@dataclass(frozen=True)
+class StatsSplit:
+    """Which rows and columns the statistics quality head owns (see the module docstring).
+
+    ``columns``: positions of the ``pixel_stats`` columns in the feature matrix; ``kinds`` ``(n,)``:
+    what each row is (:func:`aesthetic.classifier.sensitivity.row_kinds`, ``original`` for a store
+    row); ``stats_kinds``: the degradations this head learns (and the CNN quality head does not see);
+    ``hidden``/``dropout``: its FC (the rest of the FC config is the product's)."""
+
+    columns: np.ndarray
+    kinds: np.ndarray
+    stats_kinds: tuple[str, ...]
+    #: The degradations the CNN quality head learns; a kind in neither list is not learned at all.
+    cnn_kinds: tuple[str, ...] = ("jpeg", "noise")
+    hidden: tuple[int, ...] = (64, 16)
+    dropout: float = 0.2
+
+    def masks(self, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(cnn_rows, stats_rows)``, ``(n,)`` bool each: the rows each quality head learns from (its
+        clean rows, its degradations and the synthetic frames)."""
+        kinds = np.asarray(self.kinds, dtype=object)
+        both = np.asarray(clean, bool) | (kinds == "synthetic")
+        return both | np.isin(kinds, list(self.cnn_kinds)), both | np.isin(kinds, list(self.stats_kinds))
+
+
+@lru_cache(maxsize=1)
+def take_columns_layer():
+    """The Keras layer ``(n, d) -> (n, len(columns))`` that feeds the statistics head its columns of
+    the bundle's selected features (registered with Keras on first use, so loading finds it)."""
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="aesthetic")
+    class TakeColumns(keras.layers.Layer):
+        def __init__(self, columns, **kwargs):
+            super().__init__(**kwargs)
+            self.columns = [int(c) for c in columns]
+
+        def call(self, x):
+            return ops.take(x, ops.convert_to_tensor(self.columns, dtype="int32"), axis=-1)
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], len(self.columns))
+
+        def get_config(self):
+            return {**super().get_config(), "columns": self.columns}
+
+    return TakeColumns
+
+
+def on_columns(model, input_dim: int, columns: Sequence[int], name: str = "quality_stats"):
+    """``model`` (which takes ``len(columns)`` features) as a model of all ``input_dim`` features."""
+    import keras
+
+    inputs = keras.Input((int(input_dim),), name="features")
+    return keras.Model(inputs, model(take_columns_layer()(columns, name="take_columns")(inputs)), name=name)
+
+
+def combine(p_aesthetic: np.ndarray, *p_clean: np.ndarray) -> np.ndarray:
+    """The heads' P(aesthetic) ``(n,)`` float32: the aesthetic head's (calibrated) P times each quality
+    head's P(clean)."""
+    out = np.asarray(p_aesthetic, dtype=np.float64)
+    for p in p_clean:
+        q = np.asarray(p, dtype=np.float64)
+        if out.shape != q.shape:
+            raise ValueError(f"the heads disagree on the number of rows: {out.shape} and {q.shape}")
+        out = out * q
+    return out.astype(np.float32)
 
 
 def source_classes(labels: np.ndarray, groups: np.ndarray | None, real: np.ndarray) -> np.ndarray:
@@ -62,33 +140,57 @@ def source_classes(labels: np.ndarray, groups: np.ndarray | None, real: np.ndarr
 
 @dataclass
 class TwoHeadResult(FCResult):
-    """:class:`FCResult` of the aesthetic head (its ``model``, ``calibration``), plus the quality head;
+    """:class:`FCResult` of the aesthetic head (its ``model``, ``calibration``), plus the quality head(s);
     ``threshold`` and ``metrics`` are those of the combined P on the real photos."""
 
     quality_model: Any = None
     quality_history: dict[str, list[float]] = field(default_factory=dict)
-    #: Out-of-fold quality logits of every row (NaN where a row was in no fold), when folds were used.
+    #: Out-of-fold quality logits of every row (NaN where a row was in no fold or the head does not
+    #: learn from it), when folds were used.
     quality_oof_logits: np.ndarray | None = None
+    #: The statistics quality head (all selected features in, its columns taken inside), with a split.
+    stats_quality_model: Any = None
+    stats_quality_oof_logits: np.ndarray | None = None
 
 
-def _quality_summary(clean: np.ndarray, p_clean: np.ndarray) -> dict[str, float]:
+def _quality_summary(clean: np.ndarray, p_clean: np.ndarray, prefix: str = "quality") -> dict[str, float]:
     """How well P(clean) separates the clean rows from the degraded ones (held-out scores)."""
     from sklearn.metrics import roc_auc_score
 
     c = np.asarray(clean, bool)
-    return {"quality_auc": float(roc_auc_score(c.astype(int), p_clean)),
-            "quality_degraded_below_half": float(np.mean(p_clean[~c] < 0.5)),
-            "quality_clean_above_half": float(np.mean(p_clean[c] >= 0.5))}
+    return {f"{prefix}_auc": float(roc_auc_score(c.astype(int), p_clean)),
+            f"{prefix}_degraded_below_half": float(np.mean(p_clean[~c] < 0.5)),
+            f"{prefix}_clean_above_half": float(np.mean(p_clean[c] >= 0.5))}
+
+
+def _cross_fit_rows(x: np.ndarray, q: np.ndarray, g: np.ndarray | None, config: FCConfig, folds: int,
+                    strata: np.ndarray, rows: np.ndarray, name: str, description: str
+                    ) -> tuple[Any, dict[str, list[float]], np.ndarray, float]:
+    """A quality head cross-fitted on ``rows`` (``(n,)`` bool) of ``x``: the fold members' mean, the
+    first member's history, the out-of-fold logits of every row (NaN outside ``rows``), mean epochs."""
+    idx = np.flatnonzero(rows)
+    oof_rows, members, histories = cross_fit(x[idx], q[idx], None if g is None else g[idx], config, folds,
+                                             strata[idx], description)
+    oof = np.full(len(q), np.nan, np.float32)
+    oof[idx] = oof_rows
+    return ensemble_fc(members, name=name), histories[0], oof, _mean_epochs(histories)
+
+
+def _stats_config(config: FCConfig, split: StatsSplit) -> FCConfig:
+    return config.model_copy(update={"seed": config.seed + STATS_SEED_OFFSET, "hidden": tuple(split.hidden),
+                                     "dropout": float(split.dropout)})
 
 
 def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, clean: np.ndarray,
-                    real: np.ndarray, config: FCConfig = FCConfig()) -> TwoHeadResult:
+                    real: np.ndarray, config: FCConfig = FCConfig(), split: StatsSplit | None = None
+                    ) -> TwoHeadResult:
     """Train both heads on ``features (n, d)``; see the module docstring.
 
     ``labels (n,)``: 0/1 aesthetic labels (a degraded copy's label is not used); ``clean (n,)`` bool:
     the rows the aesthetic head learns from and the quality head calls clean; ``real (n,)`` bool: the
     store's own photos, on which the threshold is chosen and the metrics computed (a subset of
-    ``clean``). ``groups`` keeps a source and its copies on one side of every split.
+    ``clean``). ``groups`` keeps a source and its copies on one side of every split. ``split``: train
+    a statistics quality head too, on its columns and degradations (:class:`StatsSplit`).
     """
     x = np.asarray(features, dtype=np.float32)
     y = np.asarray(labels, dtype=np.float32)
@@ -99,6 +201,20 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
         raise ValueError("every real photo must be a clean row")
     if clean.all():
         raise ValueError("the quality head needs degraded rows (clean is True for every row)")
+    cnn_rows, stats_rows = np.ones(len(y), bool), None
+    if split is not None:
+        if len(split.kinds) != len(y):
+            raise ValueError(f"the split's kinds must have one entry per row ({len(y)}); got {len(split.kinds)}")
+        if len(split.columns) == 0 or np.max(split.columns) >= x.shape[1] or np.min(split.columns) < 0:
+            raise ValueError(f"the split's columns must be positions in 0..{x.shape[1] - 1}")
+        cnn_rows, stats_rows = split.masks(clean)
+        unused = sorted(set(np.asarray(split.kinds, dtype=object)[~(cnn_rows | stats_rows)]))
+        if unused:
+            log.info("quality heads: the %s copies are learned by neither head", ", ".join(map(str, unused)))
+        for what, rows in (("CNN", cnn_rows), ("statistics", stats_rows)):
+            if clean[rows].all():
+                raise ValueError(f"the {what} quality head has no degraded rows to learn from; "
+                                 f"statistics kinds: {', '.join(split.stats_kinds)}")
     g = None if groups is None else np.asarray(groups, dtype=object)
     rows_a = np.flatnonzero(clean)
     head = train_fc(x[rows_a], y[rows_a], None if g is None else g[rows_a], config, threshold_rows=real[rows_a])
@@ -106,31 +222,52 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
     strata = source_classes(y, g, real)
     folds = usable_folds(y[real], None if g is None else g[real], config.threshold_folds)
     metrics: dict[str, Any]
-    q_oof = None
+    q_oof = s_oof = stats_model = None
+    xs = None if split is None else x[:, np.asarray(split.columns, int)]
     if folds and head.oof_logits is not None:
-        # like the aesthetic head, the quality head that ships is the mean of its fold members, so the
+        # like the aesthetic head, each quality head that ships is the mean of its fold members, so the
         # threshold on the product is measured on the networks that score new photos
         q_config = config.model_copy(update={"seed": config.seed + QUALITY_SEED_OFFSET})
-        q_oof, members, histories = cross_fit(x, q, g, q_config, folds, strata, "training quality head, fold")
-        quality, q_history = ensemble_fc(members, name="quality"), histories[0]
+        quality, q_history, q_oof, q_epochs = _cross_fit_rows(x, q, g, q_config, folds, strata, cnn_rows,
+                                                              "quality", "training quality head, fold")
+        factors = [sigmoid(q_oof[real])]
+        if split is not None:
+            members, _, s_oof, s_epochs = _cross_fit_rows(xs, q, g, _stats_config(config, split), folds, strata,
+                                                          stats_rows, "quality_stats_members",
+                                                          "training statistics quality head, fold")
+            stats_model = on_columns(members, x.shape[1], split.columns)
+            factors.append(sigmoid(s_oof[real]))
         z_a = np.full(len(y), np.nan, np.float32)
         z_a[rows_a] = head.oof_logits
-        yr, za, pq = y[real], z_a[real], sigmoid(q_oof[real])
-        p = combine(apply_calibration(za, head.calibration), pq)
+        yr, za = y[real], z_a[real]
+        p = combine(apply_calibration(za, head.calibration), *factors)
         threshold = choose_threshold(yr, p, config.threshold_metric)
         metrics = validation_summary(yr, p, threshold)
         weights = row_weights(yr, config.class_weight)
         metrics.update({k: v for k, v in head.metrics.items() if k in ("threshold_from", "ece_weighting")})
-        metrics["ece_raw"] = expected_calibration_error(yr, combine(sigmoid(za), pq), weights=weights)
+        metrics["ece_raw"] = expected_calibration_error(yr, combine(sigmoid(za), *factors), weights=weights)
         metrics["ece_calibrated"] = expected_calibration_error(yr, p, weights=weights)
         metrics["aesthetic_head_balanced_accuracy"] = head.metrics["balanced_accuracy"]
-        metrics.update(_quality_summary(q.astype(bool), sigmoid(q_oof)))
-        metrics["quality_epochs_run"] = _mean_epochs(histories)
-    else:  # no folds: one quality FC; the aesthetic head's validation rows, scored by both heads
-        quality, q_history, _, _ = _fit_one(x, q, g, config, config.seed + QUALITY_SEED_OFFSET,
-                                            "training quality head", strata)
+        metrics.update(_quality_summary(clean[cnn_rows], sigmoid(q_oof[cnn_rows])))
+        metrics["quality_epochs_run"] = q_epochs
+        if split is not None:
+            metrics.update(_quality_summary(clean[stats_rows], sigmoid(s_oof[stats_rows]), "stats_quality"))
+            metrics["stats_quality_epochs_run"] = s_epochs
+    else:  # no folds: one FC per quality head; the aesthetic head's validation rows, scored by every head
+        c_idx = np.flatnonzero(cnn_rows)
+        quality, q_history, _, _ = _fit_one(x[c_idx], q[c_idx], None if g is None else g[c_idx], config,
+                                            config.seed + QUALITY_SEED_OFFSET, "training quality head",
+                                            strata[c_idx])
         va = rows_a[head.validation_rows]
-        p = combine(predict_batched(head.model, x[va]), predict_batched(quality, x[va]))
+        factors = [predict_batched(quality, x[va])]
+        if split is not None:
+            s_idx = np.flatnonzero(stats_rows)
+            s_config = _stats_config(config, split)
+            member, _, _, _ = _fit_one(xs[s_idx], q[s_idx], None if g is None else g[s_idx], s_config,
+                                       s_config.seed, "training statistics quality head", strata[s_idx])
+            stats_model = on_columns(member, x.shape[1], split.columns)
+            factors.append(predict_batched(member, xs[va]))
+        p = combine(predict_batched(head.model, x[va]), *factors)
         threshold = choose_threshold(y[va], p, config.threshold_metric)
         metrics = validation_summary(y[va], p, threshold)
         metrics["threshold_from"] = "validation rows"
@@ -139,9 +276,10 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
     calibration = dict(head.calibration) if head.calibration else None
     if calibration is not None:
         calibration.pop("network_threshold", None)  # the cut is on the product, not on one head
-    log.info("two heads: balanced accuracy %.3f at threshold %.3f (%s)", metrics["balanced_accuracy"], threshold,
+    log.info("%s: balanced accuracy %.3f at threshold %.3f (%s)",
+             "three heads" if split is not None else "two heads", metrics["balanced_accuracy"], threshold,
              metrics["threshold_from"])
     return TwoHeadResult(head.model, threshold, metrics, head.history, rows_a[head.train_rows],
                          rows_a[head.validation_rows], config, calibration, head.oof_logits,
-                         quality_model=quality, quality_history=q_history, quality_oof_logits=q_oof)
-
+                         quality_model=quality, quality_history=q_history, quality_oof_logits=q_oof,
+                         stats_quality_model=stats_model, stats_quality_oof_logits=s_oof)

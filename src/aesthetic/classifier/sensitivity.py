@@ -57,6 +57,13 @@ SYNTHETIC_PREFIX = "synthetic-frame-"
 #: aesthetic head learns from these, and the quality head calls them clean.
 CLEAN_KINDS: tuple[str, ...] = ("original", "square", "portrait", "hflip")
 Design = Literal["two_heads", "one_head"]
+#: What the statistics quality head learns by default: what 512-px gradient and tone statistics see
+#: and globally pooled CNN features confuse with a clean smooth or shallow-focus photo.
+STATS_KINDS: tuple[str, ...] = ("blur", "down_up", "underexpose", "overexpose")
+#: What the CNN quality head learns beside the statistics head (see :mod:`aesthetic.classifier.quality`).
+CNN_KINDS: tuple[str, ...] = ("jpeg", "noise")
+#: Settings that decide how the rows are *used*, not which rows are made: left out of the cache key.
+TRAINING_ONLY_FIELDS = frozenset({"stats_kinds", "cnn_kinds"})
 
 
 class SensitivityConfig(BaseModel):
@@ -86,6 +93,13 @@ class SensitivityConfig(BaseModel):
                                              "photo (two_heads: of every photo), with its label")
     synthetic_frames: int = Field(90, ge=0, le=10_000, description="flat, gradient and blurred-blob frames (label 0)")
     seed: int = Field(0, description="seeds the copies (per source id) and the synthetic frames")
+    stats_kinds: tuple[Kind, ...] = Field(STATS_KINDS, description=(
+        "two_heads with the pixel_stats branch among the features: the degradations a small FC on the "
+        "pixel statistics learns (its P(clean) joins the product); empty: one CNN quality head for every kind"))
+    cnn_kinds: tuple[Kind, ...] = Field(CNN_KINDS, description=(
+        "with the statistics quality head: the degradations the CNN quality head learns; a kind in neither "
+        "list is made but not learned (tilt and bad_crop by default: to pooled CNN features an enlarged part "
+        "of a photo looks like a clean smooth one, which cost a fifth of the clean aesthetic photos)"))
 
     def strength_range(self, kind: str) -> tuple[float, float]:
         return {"blur": self.blur_sigma, "down_up": self.down_up_factor, "jpeg": self.jpeg_quality,
@@ -195,7 +209,8 @@ def synthetic_frame_images(config: SensitivityConfig) -> dict[int, np.ndarray]:
 def cache_key(config: SensitivityConfig, extractor_config: dict[str, Any], sources: Sequence[tuple]) -> str:
     """sha256 of everything the cached rows depend on: the config, the extractor and the
     ``(id, path, label)`` of every source photo."""
-    body = json.dumps({"config": config.model_dump(mode="json"), "extractor": extractor_config,
+    body = json.dumps({"config": config.model_dump(mode="json", exclude=set(TRAINING_ONLY_FIELDS)),
+                       "extractor": extractor_config,
                        "sources": sorted(map(list, sources))}, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
