@@ -51,7 +51,7 @@ def _split(kinds):
 @pytest.fixture(scope="module")
 def trained():
     x, y, g, clean, real, kinds = _rows()
-    config = FCConfig(hidden=(8,), epochs=60, patience=10, threshold_folds=3)
+    config = FCConfig(hidden=(8,), epochs=60, patience=10, threshold_folds=2, learning_rate=0.01)
     return x, y, g, clean, real, kinds, train_two_heads(x, y, g, clean, real, config, _split(kinds))
 
 

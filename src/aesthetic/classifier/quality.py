@@ -181,6 +181,24 @@ def _stats_config(config: FCConfig, split: StatsSplit) -> FCConfig:
                                      "dropout": float(split.dropout)})
 
 
+def _split_rows(split: StatsSplit, width: int, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``split.masks(clean)``, after checking the split fits the ``width`` columns and leaves each head
+    degraded rows to learn from."""
+    if len(split.kinds) != len(clean):
+        raise ValueError(f"the split's kinds must have one entry per row ({len(clean)}); got {len(split.kinds)}")
+    if len(split.columns) == 0 or np.max(split.columns) >= width or np.min(split.columns) < 0:
+        raise ValueError(f"the split's columns must be positions in 0..{width - 1}")
+    cnn_rows, stats_rows = split.masks(clean)
+    unused = sorted(set(np.asarray(split.kinds, dtype=object)[~(cnn_rows | stats_rows)]))
+    if unused:
+        log.info("quality heads: the %s copies are learned by neither head", ", ".join(map(str, unused)))
+    for what, rows, kinds in (("CNN", cnn_rows, split.cnn_kinds), ("statistics", stats_rows, split.stats_kinds)):
+        if clean[rows].all():
+            raise ValueError(f"the {what} quality head has no degraded rows to learn from (its kinds: "
+                             f"{', '.join(kinds)})")
+    return cnn_rows, stats_rows
+
+
 def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, clean: np.ndarray,
                     real: np.ndarray, config: FCConfig = FCConfig(), split: StatsSplit | None = None
                     ) -> TwoHeadResult:
@@ -201,20 +219,7 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
         raise ValueError("every real photo must be a clean row")
     if clean.all():
         raise ValueError("the quality head needs degraded rows (clean is True for every row)")
-    cnn_rows, stats_rows = np.ones(len(y), bool), None
-    if split is not None:
-        if len(split.kinds) != len(y):
-            raise ValueError(f"the split's kinds must have one entry per row ({len(y)}); got {len(split.kinds)}")
-        if len(split.columns) == 0 or np.max(split.columns) >= x.shape[1] or np.min(split.columns) < 0:
-            raise ValueError(f"the split's columns must be positions in 0..{x.shape[1] - 1}")
-        cnn_rows, stats_rows = split.masks(clean)
-        unused = sorted(set(np.asarray(split.kinds, dtype=object)[~(cnn_rows | stats_rows)]))
-        if unused:
-            log.info("quality heads: the %s copies are learned by neither head", ", ".join(map(str, unused)))
-        for what, rows in (("CNN", cnn_rows), ("statistics", stats_rows)):
-            if clean[rows].all():
-                raise ValueError(f"the {what} quality head has no degraded rows to learn from; "
-                                 f"statistics kinds: {', '.join(split.stats_kinds)}")
+    cnn_rows, stats_rows = (np.ones(len(y), bool), None) if split is None else _split_rows(split, x.shape[1], clean)
     g = None if groups is None else np.asarray(groups, dtype=object)
     rows_a = np.flatnonzero(clean)
     head = train_fc(x[rows_a], y[rows_a], None if g is None else g[rows_a], config, threshold_rows=real[rows_a])
