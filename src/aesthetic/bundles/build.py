@@ -213,8 +213,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
             y = np.concatenate([y_all[rows], extra_labels])
             result = _train_binary(x, y, groups, n_real, extra_ids, fc_config, sensitivity, selector)
             if getattr(result, "stats_quality_model", None) is not None:
-                record["stats_quality_head"] = {"branch": STATS_BRANCH, "kinds": list(sensitivity.stats_kinds),
-                                                "cnn_kinds": list(sensitivity.cnn_kinds)}
+                record["stats_quality_head"] = STATS_BRANCH  # what it learns is in record["config"]
         else:
             # Degraded copies and synthetic frames (label 0) get the low-score target; geometry crops
             # (label 1) their source photo's human score.

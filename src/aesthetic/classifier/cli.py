@@ -46,10 +46,10 @@ def _sensitivity_line(record: dict) -> str:
         return f"sensitivity training {esc(record.get('status', 'off'))}"
     added = ", ".join(f"{n} {k}" for k, n in record.get("rows", {}).items())
     design = "two heads: P = aesthetic head x quality head" if record.get("design") == "two_heads" else "one head"
-    stats = record.get("stats_quality_head")
-    if stats:
-        design = (f"three heads: P = aesthetic head x CNN quality head ({', '.join(stats.get('cnn_kinds', []))}) "
-                  f"x {stats['branch']} quality head ({', '.join(stats['kinds'])})")
+    if record.get("stats_quality_head"):
+        kinds = record.get("config", {})
+        design = (f"three heads: P = aesthetic head x CNN quality head ({', '.join(kinds.get('cnn_kinds', []))}) "
+                  f"x {record['stats_quality_head']} quality head ({', '.join(kinds.get('stats_kinds', []))})")
     return (f"sensitivity training on ({design}): {record['readable']} photos ({record['aesthetic_readable']} "
             f"aesthetic) gave {added} (cached in {esc(record.get('cache'))})")
 
