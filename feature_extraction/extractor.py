@@ -19,7 +19,7 @@ from aesthetic.backend import inference_fn
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, decode_batches, default_read_policy, read_one
 from aesthetic.precision import Precision, dtype_policy_scope, policy_name, resolve_precision
 from .branches import Branch, DataConfig, get_branch
-from .weights import ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
+from .weights import FeatureVersionError, ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,21 @@ class ExtractorConfig(BaseModel):
     precision: Precision = Field("auto", description="fp32 | bf16 | auto: the networks' compute precision "
                                                      "(auto: bf16 where the hardware runs it natively); "
                                                      "stores record the resolved one")
+    versions: dict[str, int] = Field(default_factory=dict,
+                                     description="recorded, not a setting: branch -> version of its feature "
+                                                 "definition (Branch.version); missing (records made "
+                                                 "before versions) means 1")
+
+    def check_versions(self, where: str = "these features") -> None:
+        """Refuse features made by another definition of a branch than this package computes: a store, a
+        cache or a bundle from before a branch changed would otherwise be scored or trained beside new ones."""
+        for name in self.branches:
+            recorded, current = self.versions.get(name, 1), get_branch(name).version
+            if recorded != current:
+                raise FeatureVersionError(
+                    f"{where}: branch '{name}' features were computed by version {recorded} of its definition and "
+                    f"this package computes version {current}; extract them again (aesthetic extract) "
+                    f"and retrain whatever was trained on them")
 
     def build(self, **options: Any) -> "FeatureExtractor":
         """The extractor these settings describe (branches missing from ``weights`` use ImageNet);
@@ -160,14 +175,17 @@ class FeatureExtractor:
         return ExtractorConfig(branches=self.branch_names, weights=weights,
                                weights_sha256={b: w.sha256 for b, w in self.weights.items() if w.sha256},
                                input_scale=self.input_scale, upscale=self.upscale, batch_size=self.batch_size,
-                               seed=self.seed, max_pixels=self.max_pixels, precision=self.precision)
+                               seed=self.seed, max_pixels=self.max_pixels, precision=self.precision,
+                               versions={br.name: br.version for br in self.branches})
 
     @classmethod
-    def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], **overrides) -> "FeatureExtractor":
+    def from_config(cls, config: Union[ExtractorConfig, Mapping[str, Any]], where: str = "these features",
+                    **overrides) -> "FeatureExtractor":
         """Rebuild from :meth:`config` or a store's ``metadata["extractor"]`` dict (old stores too);
         ``overrides`` replace settings or pass other constructor arguments (``workers``). A weights
         file whose sha256 differs from the recorded one is refused. A config without a precision
-        (stores and bundles made before it existed) was computed in fp32, and is rebuilt so."""
+        (stores and bundles made before it existed) was computed in fp32, and is rebuilt so. Features of another
+        branch version than this package's are refused (:class:`FeatureVersionError`, naming ``where``)."""
         data = config.model_dump() if isinstance(config, BaseModel) else dict(config)
         data.setdefault("precision", "fp32")
         if overrides.get("precision") is None:
@@ -175,6 +193,7 @@ class FeatureExtractor:
         fields = {k: v for k, v in overrides.items() if k in ExtractorConfig.model_fields}
         options = {k: v for k, v in overrides.items() if k not in ExtractorConfig.model_fields}
         spec = ExtractorConfig.model_validate({**data, **fields})
+        spec.check_versions(where)
         fx = spec.build(**options)
         if "weights" not in overrides:
             for b, digest in spec.weights_sha256.items():

@@ -74,8 +74,9 @@ class ExtractionConfig(ExtractorConfig):
 
     def resume_key(self) -> dict:
         """Fields that must match for parts on disk to be reused: not the decode threads, nor the byte limits
-        of reading (they decide which files are refused, never the features of a file that is read)."""
-        return self.model_dump(exclude={"workers", "max_file_bytes", "max_decode_bytes"})
+        of reading (they decide which files are refused, never the features of a file that is read), nor
+        ``versions``, which records and never chooses: :func:`job_identity` adds the branches' own."""
+        return self.model_dump(exclude={"workers", "max_file_bytes", "max_decode_bytes", "versions"})
 
 
 @dataclass
@@ -129,6 +130,7 @@ def job_identity(manifest: Manifest, config: ExtractionConfig, fx: FeatureExtrac
     key = config.resume_key()
     key["precision"] = fx.precision  # resolved: auto means one thing on one machine, another elsewhere
     key["weights"] = {b: (f"sha256:{w.sha256}" if w.kind == "file" else w.kind) for b, w in fx.weights.items()}
+    key["versions"] = {br.name: br.version for br in fx.branches}
     return {"manifest": manifest.fingerprint(), "images": len(manifest), "config": key}
 
 

@@ -27,6 +27,10 @@ class WeightsError(ValueError):
     """Weights that cannot be used (missing, corrupt, wrong model, not downloadable)."""
 
 
+class FeatureVersionError(ValueError):
+    """Features recorded by another definition of a branch than this package computes."""
+
+
 @dataclass(frozen=True)
 class KnownWeights:
     filename: str

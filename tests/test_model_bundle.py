@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,19 @@ def test_load_model_names_what_is_wrong(tmp_path, setup, message):
     setup(path)
     with pytest.raises(BundleError, match=message):
         load_model(path)
+
+
+def test_a_bundle_whose_features_came_from_another_branch_version_is_refused(tmp_path, trained):
+    from aesthetic.feature_extraction import FeatureVersionError
+
+    assert trained["model"].config["extractor"]["versions"] == {"mobilenet": 1}
+    bundle = tmp_path / "old"
+    shutil.copytree(trained["bundle"], bundle)
+    config = json.loads((bundle / "config.json").read_text())
+    config["extractor"]["versions"] = {"mobilenet": 0}
+    (bundle / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FeatureVersionError, match=rf"bundle {bundle}: branch 'mobilenet' .* version 0 .* extract"):
+        load_model(bundle)
 
 
 def test_student_bundle_round_trip(tmp_path):

@@ -1,4 +1,4 @@
-"""The weightless pixel_stats branch: its 26 statistics against numpy/scipy on the same pixels, float32
+"""The weightless pixel_stats branch: its 28 statistics against numpy/scipy on the same pixels, float32
 whatever the precision, no weights ever asked for, and the two cases it exists for (a -2 EV copy loses
 its highlights, a blurred copy loses its sharp subject, a shallow depth of field keeps it)."""
 
@@ -32,7 +32,7 @@ def _numpy_statistics(pixels: np.ndarray) -> np.ndarray:
     laplacian = np.abs(correlate2d(luma_map, np.array(LAPLACIAN), mode="valid")).ravel()
     gq = np.percentile(gradient, GRADIENT_PERCENTILES)
     return np.array([*q, luma.mean(), luma.std(), np.mean(luma < BLACK), np.mean(luma > WHITE), spread,
-                     saturation.mean(), colourfulness, *gq, *np.percentile(laplacian, LAPLACIAN_PERCENTILES),
+                     saturation.mean(), colourfulness, np.percentile(luma, 99.9), luma.max(), *gq, *np.percentile(laplacian, LAPLACIAN_PERCENTILES),
                      gq[-1] / max(spread, 0.05), gradient.mean(), np.mean(gradient > EDGE)])
 
 
@@ -75,9 +75,11 @@ def test_a_darkened_copy_loses_its_highlights_a_dark_scene_keeps_them(fx, astron
     dark_scene = astronaut.copy()
     dark_scene[:, :400] = (dark_scene[:, :400] * 0.1).astype(np.uint8)  # most of the frame dark, highlights kept
     got = fx.extract_arrays([astronaut, dark_scene, exposure(astronaut, -2.0)])["pixel_stats"]
-    mean, p99 = _feature(got, "luma_mean"), _feature(got, "luma_p99")
+    mean, p99, top = _feature(got, "luma_mean"), _feature(got, "luma_p99"), _feature(got, "luma_max")
     assert mean[1] < mean[0]
-    assert p99[2] < 0.6 < 0.8 < p99[1]  # -2 EV: white becomes about 0.53 in sRGB
+    assert p99[2] < 0.6 < 0.8 < p99[1]  # -2 EV: white becomes about 0.54 in sRGB
+    white = exposure(np.full((4, 4, 3), 255, np.uint8), -2.0)[0, 0, 0] / 255.0  # independent of the branch
+    assert top[2] <= white + 1e-6 < 0.55 < 0.9 < top[1] <= top[0] + 1e-6
 
 
 def test_a_blurred_copy_loses_its_sharp_subject_a_shallow_depth_of_field_keeps_it(fx, astronaut):

@@ -77,6 +77,10 @@ class Branch(ABC):
     known_weights: ClassVar[tuple[KnownWeights, ...]] = ()
     #: A branch without weights (computed statistics): every weights setting is ignored for it.
     weightless: ClassVar[bool] = False
+    #: The definition of the branch's features. Bump it whenever a change alters any feature value (a new
+    #: statistic, another layer, another input size): stores, sensitivity caches and bundles record it, and
+    #: features of another version are refused rather than mixed with this one's.
+    version: ClassVar[int] = 1
 
     def preprocess(self, batch: np.ndarray) -> np.ndarray:
         """uint8 RGB ``(n, h, w, 3)`` to the backbone's float32 input (``data_config.normalize``)."""

@@ -5,20 +5,22 @@ Global average pooling reports *mean* responses, so two failure modes of the qua
 
 - a photo darkened by 2 EV and a photo of a dark scene look alike (P of -2 EV copies overlapped the clean
   photos' on the shared suite). The luminance distribution tells them apart: a real dark photo keeps its
-  highlights, a darkened one loses them (the 99th percentile alone: ROC-AUC 0.974 on the 48 held-out
-  aesthetic photos against their -2 EV copies; the mean only 0.82);
+  highlights, a darkened one loses them: -2 EV maps white to about 0.54, so nothing brighter survives
+  (ROC-AUC on the 48 held-out aesthetic photos against their -2 EV copies: the brightest pixel at 512 px
+  0.992, the 99th percentile 0.974, the mean only 0.82);
 - a photo with a shallow depth of field (a sharp subject on a smooth background) and a blurred copy look
   alike at a 224-pixel input, and the quality head called such clean photos degraded. The upper
   percentiles of the local gradient at 512 pixels tell them apart: the subject stays sharp (the 99.9th
   percentile of the Sobel magnitude separated the 48 aesthetic training photos from their blur and 8x
   down-up copies with ROC-AUC 0.998 and 1.0).
 
-26 features per photo, computed in float32 whatever the precision, from the photo scaled to a longest side
+28 features per photo, computed in float32 whatever the precision, from the photo scaled to a longest side
 of 512 (pixel-area averaging, aspect kept):
 
 - tone (luminance, Rec. 709 of the sRGB values / 255): percentiles 1, 5, 10, 25, 50, 75, 90, 95, 99; mean;
   standard deviation; share of near-black (< 0.02) and near-white (> 0.98) pixels; the 99-1 percentile
   spread; mean saturation ((max - min) / max of the channels); Hasler and Suesstrunk's colourfulness / 255;
+  the highlights: the 99.9th percentile and the maximum of the luminance;
 - sharpness (of the luminance): Sobel gradient magnitude percentiles 50, 90, 99, 99.9; absolute Laplacian
   percentiles 90, 99, 99.9; the 99.9th gradient percentile over the 99-1 luminance spread (sharpness
   whatever the contrast); mean gradient magnitude; and the share of pixels whose gradient exceeds 0.1.
@@ -37,7 +39,8 @@ PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 GRADIENT_PERCENTILES = (50, 90, 99, 99.9)
 LAPLACIAN_PERCENTILES = (90, 99, 99.9)
 TONE_NAMES = tuple(f"luma_p{p:02d}" for p in PERCENTILES) + (
-    "luma_mean", "luma_std", "share_black", "share_white", "luma_spread_99_1", "saturation_mean", "colourfulness")
+    "luma_mean", "luma_std", "share_black", "share_white", "luma_spread_99_1", "saturation_mean", "colourfulness",
+    "luma_p99.9", "luma_max")
 SHARPNESS_NAMES = tuple(f"gradient_p{p:g}" for p in GRADIENT_PERCENTILES) + tuple(
     f"laplacian_p{p:g}" for p in LAPLACIAN_PERCENTILES) + (
     "gradient_p99.9_over_spread", "gradient_mean", "share_edges")
@@ -63,7 +66,7 @@ def _stats_layer():
 
     @keras.saving.register_keras_serializable(package="aesthetic")
     class PixelStatistics(keras.layers.Layer):
-        """``(n, h, w, 3)`` pixels 0..255 -> ``(n, 26)`` pixel statistics (see the module docstring)."""
+        """``(n, h, w, 3)`` pixels 0..255 -> ``(n, 28)`` pixel statistics (see the module docstring)."""
 
         def call(self, pixels):
             x = ops.cast(pixels, "float32") / 255.0
@@ -83,7 +86,8 @@ def _stats_layer():
                 ops.mean(luma, axis=1), ops.std(luma, axis=1),
                 ops.mean(ops.cast(luma < BLACK, "float32"), axis=1),
                 ops.mean(ops.cast(luma > WHITE, "float32"), axis=1),
-                spread, ops.mean(saturation, axis=1), colourfulness], axis=1)
+                spread, ops.mean(saturation, axis=1), colourfulness,
+                ops.quantile(luma, 0.999, axis=1), ops.max(luma, axis=1)], axis=1)
             # sharpness: 3x3 Sobel and Laplacian of the luminance, inside the frame only ("valid")
             filtered = ops.conv(luma_map[..., None], ops.convert_to_tensor(kernels), padding="valid")
             gradient = ops.reshape(ops.sqrt(filtered[..., 0] ** 2 + filtered[..., 1] ** 2), (n, -1))
@@ -110,6 +114,7 @@ class PixelStatsBranch(Branch):
     description = ("tone (luminance percentiles, clipping, saturation, colourfulness) and sharpness "
                    "(gradient and Laplacian percentiles) at 512 px; no weights")
     weightless = True
+    version = 2  # 2: + luma_p99.9 and luma_max (28 statistics; version 1 had 26)
 
     def _backbone(self, weights: ResolvedWeights):
         import keras

@@ -88,6 +88,7 @@ USER_ERROR_CLASSES: tuple[tuple[str, str], ...] = (
     ("aesthetic.bundles.scoring", "ModelChoiceError"),
     ("aesthetic.feature_extraction", "ExtractionJobError"),
     ("aesthetic.feature_extraction", "WeightsError"),
+    ("aesthetic.feature_extraction", "FeatureVersionError"),
     ("aesthetic.feature_store", "FeatureStoreError"),
     ("aesthetic.genetic_selection.base", "SelectionError"),
     ("aesthetic.imageio", "ImageReadError"),

@@ -38,13 +38,16 @@ log = logging.getLogger(__name__)
 
 
 def extractor_config_of(store: FeatureStore, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """How the store's features were made (``store.metadata["extractor"]``), or ``override``."""
-    if override is not None:
-        return dict(override)
-    if "extractor" not in store.metadata:
+    """How the store's features were made (``store.metadata["extractor"]``), or ``override``; features of
+    another branch version than this package computes are refused (a bundle could not score new photos alike)."""
+    from aesthetic.feature_extraction.extractor import ExtractorConfig
+
+    if override is None and "extractor" not in store.metadata:
         raise BundleError(f"{store.source}: the store does not record its extractor config "
                           "(metadata['extractor']); pass extractor_config so the bundle can score images")
-    return dict(store.metadata["extractor"])
+    config = dict(override if override is not None else store.metadata["extractor"])
+    ExtractorConfig.model_validate(config).check_versions(str(store.source))
+    return config
 
 
 def _provenance(store: FeatureStore, rows: np.ndarray, result: FCResult) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def sensitivity_rows(store: FeatureStore, y_all: np.ndarray, rows: np.ndarray, c
     if not aesthetic_kept:
         record["status"] = "off: the store's aesthetic photos are not readable"
         return None, record
-    extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config))
+    extractor = FeatureExtractor.from_config(extractor_config_of(store, extractor_config), where=str(store.source))
     path = Path(cache) if cache is not None else default_cache_path(store.source)
     build_sensitivity_store(path, [ids[k] for k in keep], [store.paths[originals[k]] for k in keep], extractor,
                             config, labels=[float(y_all[originals[k]]) for k in keep])
@@ -188,6 +191,7 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
     check_bundle_out(out, [features, selection])  # before any work: never replace a folder holding an input
     with FeatureStore.open(features) as store:
+        extractor_config = extractor_config_of(store, extractor_config)  # refuses stale features before any work
         if target == "binary":
             y_all = store_labels(store, labels)
             has_target = ~np.isnan(y_all)

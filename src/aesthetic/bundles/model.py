@@ -522,7 +522,7 @@ class AestheticModel(_LoadedModel):
         if self._extractor is None:
             from aesthetic.feature_extraction import FeatureExtractor
 
-            self._extractor = FeatureExtractor.from_config(self.config["extractor"])
+            self._extractor = FeatureExtractor.from_config(self.config["extractor"], where=f"bundle {self.path}")
         return self._extractor
 
     # -- from features
@@ -716,9 +716,11 @@ def load_model(path: PathLike, precision: str | None = None) -> AestheticModel |
 
         config["extractor"] = {**config["extractor"], "precision": check_precision(precision)}
     if kind == "full":
+        from aesthetic.feature_extraction.extractor import ExtractorConfig
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.genetic_selection.io import load_selector
 
+        ExtractorConfig.model_validate(config["extractor"]).check_versions(f"bundle {path}")
         config["extractor"] = _locate_weights(path, config["extractor"])  # this copy only; the file is kept
         try:
             selector = load_selector(path / config.get("selector", SELECTOR_DIR))

@@ -123,7 +123,7 @@ def augment_store(features: str | Path, out: str | Path, copies: int = 2,
         if extractor is None:
             if "extractor" not in store.metadata:
                 raise ValueError(f"{features}: store metadata has no extractor config; pass an extractor")
-            extractor = FeatureExtractor.from_config(store.metadata["extractor"])
+            extractor = FeatureExtractor.from_config(store.metadata["extractor"], where=str(features))
         if [b for b in store.branches if b not in extractor.branch_names]:
             raise ValueError(f"{features}: branches {store.branches} are not all produced by the extractor "
                              f"({extractor.branch_names})")
