@@ -10,8 +10,11 @@ import pytest
 from aesthetic.classifier.fc import (FCConfig, apply_calibration, choose_threshold, logit_model, predict_batched,
                                      sigmoid)
 from aesthetic.classifier.quality import StatsSplit, on_columns, train_two_heads
+from aesthetic.feature_extraction import get_branch
 
-CNN, STATS = 5952, 26  # the mobilenet and pixel_stats widths, which a bundle checks
+CNN, STATS = get_branch("mobilenet").width, get_branch("pixel_stats").width  # widths a bundle checks
+EXTRACTOR = {"branches": ["mobilenet", "pixel_stats"],
+             "versions": {b: get_branch(b).version for b in ("mobilenet", "pixel_stats")}}
 KINDS = ("original", "hflip", "blur", "jpeg", "underexpose")
 
 
@@ -19,7 +22,7 @@ def _rows(seed: int = 0):
     """40 photos (10 aesthetic: CNN column 0 high), each with a mirror (clean), a blur and an underexposed
     copy (pixel statistics columns 0 and 1 low) and a JPEG copy (CNN column 1 high). The blurred copies
     also move CNN column 2, and so do clean aesthetic photos half as much: the smooth-means-blurred trap."""
-    rng = np.random.default_rng(seed)
+    rng, extra = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     n = 40
     y_photo = (np.arange(n) < 10).astype(np.float32)
     feats, labels, groups, kinds = [], [], [], []
@@ -27,7 +30,8 @@ def _rows(seed: int = 0):
         for kind in KINDS:
             f = np.zeros(CNN + STATS, np.float32)
             f[:6] = rng.normal(0, 0.3, 6)
-            f[CNN:] = rng.normal(0, 0.3, STATS)
+            f[CNN:CNN + 26] = rng.normal(0, 0.3, 26)  # the same draws whatever the branch's width
+            f[CNN + 26:] = extra.normal(0, 0.3, STATS - 26)
             f[0] += 2.0 * y_photo[k]
             f[1] += 2.5 if kind == "jpeg" else 0.0
             f[2] += 2.0 if kind == "blur" else 1.0 * y_photo[k]
@@ -117,7 +121,7 @@ def test_the_bundle_saves_three_heads_and_predicts_their_product(trained, tmp_pa
 
     x, y, g, clean, real, kinds, result = trained
     out = save_full_bundle(tmp_path / "m", fc_model=result.model, selector=_selector(x),
-                           extractor_config={"branches": ["mobilenet", "pixel_stats"]}, threshold=result.threshold,
+                           extractor_config=EXTRACTOR, threshold=result.threshold,
                            metrics=result.metrics, extra_config={"calibration": result.calibration},
                            quality_model=result.quality_model, stats_quality_model=result.stats_quality_model)
     head = json.loads((out / "config.json").read_text())["quality_head"]
@@ -151,7 +155,7 @@ def test_a_statistics_head_without_a_quality_head_is_refused(trained, tmp_path):
     x, y, g, clean, real, kinds, result = trained
     with pytest.raises(BundleError, match="joins a quality head"):
         save_full_bundle(tmp_path / "m", fc_model=result.model, selector=_selector(x),
-                         extractor_config={"branches": ["mobilenet", "pixel_stats"]}, threshold=0.5, metrics={},
+                         extractor_config=EXTRACTOR, threshold=0.5, metrics={},
                          stats_quality_model=result.stats_quality_model)
 
 

@@ -191,7 +191,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
         raise ValueError(f"target must be binary, distribution or mean; got {target!r}")
     check_bundle_out(out, [features, selection])  # before any work: never replace a folder holding an input
     with FeatureStore.open(features) as store:
-        extractor_config = extractor_config_of(store, extractor_config)  # refuses stale features before any work
+        if extractor_config is not None or "extractor" in store.metadata:  # stale features: refused before any work
+            extractor_config = extractor_config_of(store, extractor_config)
         if target == "binary":
             y_all = store_labels(store, labels)
             has_target = ~np.isnan(y_all)
