@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from aesthetic.backend import inference_fn
 from aesthetic.imageio import DEFAULT_MAX_PIXELS, InputPolicy, decode_batches, default_read_policy, read_one
 from aesthetic.precision import Precision, dtype_policy_scope, policy_name, resolve_precision
-from .branches import Branch, DataConfig, get_branch
+from .branches import Branch, DataConfig, get_branch, list_branches
 from .weights import FeatureVersionError, ResolvedWeights, WeightsError, WeightsSpec, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,10 @@ class ExtractorConfig(BaseModel):
 
     def check_versions(self, where: str = "these features") -> None:
         """Refuse features made by another definition of a branch than this package computes: a store, a
-        cache or a bundle from before a branch changed would otherwise be scored or trained beside new ones."""
-        for name in self.branches:
+        cache or a bundle from before a branch changed would otherwise be scored or trained beside new ones.
+        Unknown branch names are left to the caller's own check, which names them."""
+        known = set(list_branches())
+        for name in (b for b in self.branches if b in known):
             recorded, current = self.versions.get(name, 1), get_branch(name).version
             if recorded != current:
                 raise FeatureVersionError(

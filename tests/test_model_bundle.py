@@ -169,6 +169,14 @@ def test_a_bundle_whose_features_came_from_another_branch_version_is_refused(tmp
     (bundle / "config.json").write_text(json.dumps(config))
     with pytest.raises(FeatureVersionError, match=rf"bundle {bundle}: branch 'mobilenet' .* version 0 .* extract"):
         load_model(bundle)
+    config["branch_widths"] = {"mobilenet": 26}  # a changed branch often changed width too: the version is the news
+    (bundle / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FeatureVersionError, match=r"version 0 of its definition"):
+        load_model(bundle)
+    config["extractor"]["versions"] = {"mobilenet": 1}
+    (bundle / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match="branch_widths gives 'mobilenet' width 26"):
+        load_model(bundle)
 
 
 def test_student_bundle_round_trip(tmp_path):

@@ -701,6 +701,21 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return read_json(file, METRICS_FILE, BundleError) if file.is_file() else {}
 
 
+def _check_feature_versions(extractor: Any, path: Path) -> None:
+    """Refuse a full bundle trained on another version of a branch's features, before the config's own checks:
+    a changed branch often has another width too, and "extract again and retrain" is the sentence that helps.
+    An extractor section too malformed to read is left to :func:`validate_bundle_config` to name."""
+    from pydantic import ValidationError
+
+    from aesthetic.feature_extraction.extractor import ExtractorConfig
+
+    try:
+        spec = ExtractorConfig.model_validate(extractor)
+    except ValidationError:
+        return
+    spec.check_versions(f"bundle {path}")
+
+
 def load_model(path: PathLike, precision: str | None = None) -> AestheticModel | StudentModel:
     """Load a bundle directory: an :class:`AestheticModel` (full) or a :class:`StudentModel`.
 
@@ -709,6 +724,8 @@ def load_model(path: PathLike, precision: str | None = None) -> AestheticModel |
     existed were fp32). A student is one saved Keras model and runs as saved."""
     path = Path(path)
     config = _read_config(path)
+    if config.get("kind") == "full":
+        _check_feature_versions(config.get("extractor"), path)
     validate_bundle_config(config, path / CONFIG_FILE)
     kind = config.get("kind")
     if kind == "full" and precision is not None:
@@ -716,11 +733,9 @@ def load_model(path: PathLike, precision: str | None = None) -> AestheticModel |
 
         config["extractor"] = {**config["extractor"], "precision": check_precision(precision)}
     if kind == "full":
-        from aesthetic.feature_extraction.extractor import ExtractorConfig
         from aesthetic.genetic_selection.base import SelectionError
         from aesthetic.genetic_selection.io import load_selector
 
-        ExtractorConfig.model_validate(config["extractor"]).check_versions(f"bundle {path}")
         config["extractor"] = _locate_weights(path, config["extractor"])  # this copy only; the file is kept
         try:
             selector = load_selector(path / config.get("selector", SELECTOR_DIR))
