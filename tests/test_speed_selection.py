@@ -26,3 +26,17 @@ def test_the_projection_row_projects_steady_state_generations_and_the_loop_alike
     noisy_loop = ga_projection_row([dict(rows[0], loop_seconds=70.0), dict(rows[1], loop_seconds=50.0)],
                                    [512, 4096], 80000)
     assert noisy_loop["ratio"] is None and "not projected" in noisy_loop["baseline"]
+
+
+def test_the_ga_compute_row_is_the_generation_matmul_flops_over_the_steady_generation_against_the_peak():
+    from aesthetic.benchmarks.gpu.gpu_bench import ga_flops
+    from aesthetic.benchmarks.speed.bench_selection import ga_compute_row
+
+    # 98 evaluated individuals, 409 training / 103 validation rows, FC 5000 -> 64 -> 32 -> 1, 10 epochs
+    per_row = 2 * (5000 * 64 + 64 * 32 + 32 * 1)
+    flops = 98 * (3 * per_row * 409 * 10 + per_row * 103)
+    assert ga_flops(409, 103, 98, 5000, (64, 32), 10) == flops
+    row = ga_compute_row(flops, 35.0, [60.0, 100.0, 80.0], "fp32", "population 100")
+    assert row["unit"] == "GFLOP/s" and row["figure"] == pytest.approx(flops / 35.0 / 1e9)
+    assert row["ratio"] == pytest.approx(flops / 35.0 / 1e9 / 80.0)  # against the median peak
+    assert row["baseline"] == "peak matmul fp32: 80.0 GFLOP/s" and row["notes"].startswith("population 100; ")

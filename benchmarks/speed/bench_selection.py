@@ -53,6 +53,9 @@ from typing import Sequence
 
 import numpy as np
 
+from aesthetic.benchmarks.gpu.gpu_bench import ga_flops
+from aesthetic.precision import resolve_precision
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 log = logging.getLogger(__name__)
@@ -88,8 +91,10 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
     print(f"GA batched: one generation {batched:.1f}s for {evaluated} evaluations (operators and one-time "
           f"graph tracing included; best {scores.max():.3f}, mean {scores.mean():.3f})", flush=True)
     # Later generations reuse the traced graphs (same group sizes): the steady-state cost a long run pays.
-    steady_times, current = [], new
+    steady_times, peaks, current = [], [], new
+    peak_run, peak_flops = _peak_matmul(spec.precision)
     for generation in range(2, 2 + steady_rounds):
+        peaks.append(peak_flops / peak_run() / 1e9)  # the ceiling, measured between the generations
         started = time.perf_counter()
         current, _ = next_generation(current, rng.random(population), n_features=features, elite=ga.elite,
                                      parents=ga.parents, window=ga.window, keep_fraction=ga.keep_fraction, rng=rng)
@@ -113,6 +118,10 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
     shape = (f"population {population}, k {k} of {features} features, FC hidden {'/'.join(map(str, spec.hidden))}, "
              f"{spec.epochs} epochs, batch {spec.batch_size}")
     sizes = f"{shape}, {images} synthetic images ({len(train)} train / {len(val)} validation)"
+    flops = ga_flops(len(train), len(val), evaluated, k, tuple(spec.hidden), spec.epochs)
+    compute = ga_compute_row(flops, steady, peaks, resolve_precision(spec.precision), sizes, name_suffix)
+    print(f"GA batched: {flops / 1e9:.1f} GFLOP of matmuls per generation, {compute['figure']:.1f} GFLOP/s; "
+          f"{compute['baseline']}", flush=True)
     return [
         {"name": f"GA generation, batched population FC fitness{name_suffix}", "figure": batched, "unit": "s/generation",
          "loop_seconds": loop, "steady_seconds": steady, "sizes": shape,
@@ -120,7 +129,34 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
                      + (f" (timed on {len(individuals)}, extrapolated to {evaluated})" if extrapolated else ""),
          "ratio": loop / batched, "notes": sizes + f"; {evaluated} evaluations per generation; ratio = loop / batched; "
                                               f"later generations (graphs traced): median {steady:.2f}s of {len(steady_times)}"},
+        compute,
     ]
+
+
+def ga_compute_row(flops: float, steady: float, peaks: Sequence[float], precision: str, sizes: str,
+                   name_suffix: str = "") -> dict:
+    """The GA generation's achieved matmul rate (``flops`` in ``steady`` seconds) against the median of
+    the matmul ``peaks`` (GFLOP/s, ``precision``) measured in the same run."""
+    peak = float(np.median(peaks))
+    achieved = flops / steady / 1e9
+    return {"name": f"GA generation achieved compute{name_suffix}", "figure": achieved, "unit": "GFLOP/s",
+            "baseline": f"peak matmul {precision}: {peak:.1f} GFLOP/s", "ratio": achieved / peak,
+            "notes": f"{sizes}; {flops / 1e9:.1f} GFLOP of matmuls per generation (gpu_bench.ga_flops: forward, "
+                     f"backward at twice the forward, validation scoring; gathers, operators and Python not "
+                     f"counted) over the steady-state generation ({steady:.2f}s); peak: {PEAK_MATMUL_N}^2 matmul, "
+                     f"fastest of 5 calls, measured before each steady generation, median {peak:.1f} of "
+                     f"{[round(p, 1) for p in peaks]} GFLOP/s; ratio = fraction of the peak (#17's target: 0.6)"}
+
+
+#: Side of the square matmul whose rate is the GA's ceiling.
+PEAK_MATMUL_N = 1024
+
+
+def _peak_matmul(precision: str):
+    """(one timed run -> seconds, its FLOPs) of the matmul peak in the precision the fitness runs."""
+    from aesthetic.benchmarks.speed.bench_steer import matmul_item
+
+    return matmul_item(PEAK_MATMUL_N, resolve_precision(precision))
 
 
 def project_linear(images: Sequence[int], seconds: Sequence[float], target: int) -> tuple[float, float, float]:
@@ -378,11 +414,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     rows = []
     if not args.skip_ga:
         sizes = sorted(set(args.images))
-        ga = [ga_rows(n, args.features, args.population, args.k, args.epochs, args.baseline_individuals,
-                      name_suffix=f", {n} images" if len(sizes) > 1 else "")[0] for n in sizes]
+        measured = [ga_rows(n, args.features, args.population, args.k, args.epochs, args.baseline_individuals,
+                            name_suffix=f", {n} images" if len(sizes) > 1 else "") for n in sizes]
+        ga = [generation for generation, _ in measured]
         if len(sizes) > 1:
             ga.append(ga_projection_row(ga, sizes, args.project_images))
         rows += [{key: value for key, value in row.items() if key not in ("loop_seconds", "sizes")} for row in ga]
+        rows += [compute for _, compute in measured]
     if args.ga_memory_rows:
         rows += ga_memory_rows(sorted(args.ga_memory_rows), args.ga_memory_width)
     if args.precision_rounds:
