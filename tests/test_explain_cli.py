@@ -182,7 +182,8 @@ def real_bundle(tmp_path_factory, tiny_store) -> Path:
     from aesthetic.bundles.build import save_student_bundle, train_from_store
 
     root = tmp_path_factory.mktemp("explain_bundle") / "model"
-    train_from_store(tiny_store, root, fc_config=FCConfig(hidden=(16, 8, 4), epochs=2, patience=1,
+    # two fold members (the fewest for out-of-fold scores; the default is five): a real ensemble bundle
+    train_from_store(tiny_store, root, fc_config=FCConfig(hidden=(16, 8, 4), epochs=2, patience=1, threshold_folds=2,
                                                           validation_fraction=0.25), sensitivity=None)
     save_student_bundle(root / "student", build_student(32, None, head=(8,), seed=1), 0.5,
                         StudentConfig(image_size=32, head=(8,)), {})

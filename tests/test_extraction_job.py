@@ -78,7 +78,11 @@ def test_killed_job_resumes_to_the_same_file(tmp_path, astronaut):
     _write_folder(tmp_path / "imgs", astronaut, 60)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cli = lambda out: _cli(tmp_path / "imgs", out, "mobilenet", 1.0)  # noqa: E731
-    subprocess.run(cli(tmp_path / "ref.h5"), check=True, env=env, capture_output=True)
+    # the uninterrupted reference: the same job (the CLI's settings) run in this process, saving a
+    # third Python-and-TensorFlow start; the kill and the resume go through the CLI in processes of their own
+    extract(tmp_path / "imgs", tmp_path / "ref.h5", ExtractionConfig(
+        branches=["mobilenet"], weights={"mobilenet": None}, input_scale=1.0, chunk_size=2, batch_size=2),
+        progress=False)
 
     out = tmp_path / "killed.h5"
     parts = tmp_path / "killed.h5.parts"
@@ -125,14 +129,18 @@ def test_upscale_setting_reaches_the_multigap_policy_and_the_store(tmp_path, ast
     folder = tmp_path / "imgs"
     folder.mkdir()
     cv2.imwrite(str(folder / "small.png"), astronaut[:60, :80, ::-1])  # smaller than max side 996 * 0.1
+    network = None  # the same seeded random-weight InceptionResNetV2 either way: built and compiled once
     for upscale, expected in ((True, "max_side(100, upscale=True)"), (False, "max_side(100, upscale=False)")):
         config = ExtractionConfig(branches=["multigap"], weights={"multigap": None}, input_scale=0.1, upscale=upscale)
         fx = config.build_extractor()
+        if network is not None:
+            fx._models, fx._layers, fx._fns = network
         assert fx.policies["multigap"].describe() == expected
         shape = fx.resize(astronaut[:60, :80])["multigap"].shape[:2]
         assert shape == ((75, 100) if upscale else (75, 80))  # 60x80 kept, then padded to the 75-px minimum
         out = tmp_path / f"f_{upscale}.h5"
-        extract(folder, out, config, progress=False)
+        extract(folder, out, config, progress=False, extractor=fx)
+        network = fx._models, fx._layers, fx._fns
         with FeatureStore.open(out) as st:
             assert st.branch_attrs("multigap")["input_policy"] == expected
             assert st.metadata["extractor"]["upscale"] is upscale
