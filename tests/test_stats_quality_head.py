@@ -104,8 +104,9 @@ def test_the_threshold_is_chosen_on_the_out_of_fold_product_of_three_heads(train
     x, y, g, clean, real, kinds, result = trained
     z_a = np.full(len(y), np.nan, np.float32)
     z_a[np.flatnonzero(clean)] = result.oof_logits
-    p = (apply_calibration(z_a[real], result.calibration) * sigmoid(result.quality_oof_logits[real])
-         * sigmoid(result.stats_quality_oof_logits[real]))
+    w_q, w_s = result.quality_weights  # each quality head's exponent, chosen on the same out-of-fold scores
+    p = (apply_calibration(z_a[real], result.calibration) * sigmoid(result.quality_oof_logits[real]) ** w_q
+         * sigmoid(result.stats_quality_oof_logits[real]) ** w_s)
     assert result.threshold == pytest.approx(choose_threshold(y[real], p))
     assert result.metrics["n"] == int(real.sum())
 
@@ -123,8 +124,11 @@ def test_the_bundle_saves_three_heads_and_predicts_their_product(trained, tmp_pa
     out = save_full_bundle(tmp_path / "m", fc_model=result.model, selector=_selector(x),
                            extractor_config=EXTRACTOR, threshold=result.threshold,
                            metrics=result.metrics, extra_config={"calibration": result.calibration},
-                           quality_model=result.quality_model, stats_quality_model=result.stats_quality_model)
+                           quality_model=result.quality_model, stats_quality_model=result.stats_quality_model,
+                           quality_weights=result.quality_weights)
     head = json.loads((out / "config.json").read_text())["quality_head"]
+    w_q, w_s = result.quality_weights
+    assert head["weights"] == [w_q, w_s]
     assert head["stats_file"] == STATS_QUALITY_FILE and head["stats_columns"] == list(range(CNN, CNN + STATS))
     assert sorted(p.name for p in out.glob("*.keras")) == sorted(["model.keras", QUALITY_FILE, STATS_QUALITY_FILE])
 
@@ -135,7 +139,7 @@ def test_the_bundle_saves_three_heads_and_predicts_their_product(trained, tmp_pa
     z_q = predict_batched(logit_model(result.quality_model), x).astype(np.float64)
     inner = result.stats_quality_model.layers[-1]  # the members' mean, which takes the 26 columns
     z_s = predict_batched(logit_model(inner), x[:, CNN:]).astype(np.float64)
-    expected = 1 / (1 + np.exp(-(a * z + b))) / (1 + np.exp(-z_q)) / (1 + np.exp(-z_s))
+    expected = 1 / (1 + np.exp(-(a * z + b))) / (1 + np.exp(-z_q)) ** w_q / (1 + np.exp(-z_s)) ** w_s
     got = model.predict_features(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(model.decide(got), (expected >= result.threshold).astype(np.int8))

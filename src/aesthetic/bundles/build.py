@@ -161,7 +161,8 @@ def _train_binary(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_real: int,
         # the store's own rows (and any label-preserving copies it holds) are clean
         clean = np.concatenate([np.ones(n_real, bool), head_targets(list(extra_ids))])
         split = stats_split(selector, n_real, extra_ids, sensitivity)
-        return train_two_heads(x, y, groups, clean, real, fc_config, split)
+        return train_two_heads(x, y, groups, clean, real, fc_config, split, weights=sensitivity.head_weights,
+                               slack=sensitivity.weight_slack)
     return train_fc(x, y, groups, fc_config, threshold_rows=real)
 
 
@@ -237,7 +238,8 @@ def train_from_store(features: PathLike, out: PathLike, *, selection: PathLike |
                          extractor_config=extractor_config_of(store, extractor_config),
                          threshold=result.threshold, metrics=result.metrics, extra_config=extra,
                          inputs=[features, selection], quality_model=getattr(result, "quality_model", None),
-                         stats_quality_model=getattr(result, "stats_quality_model", None))
+                         stats_quality_model=getattr(result, "stats_quality_model", None),
+                         quality_weights=getattr(result, "quality_weights", ()))
     log.info("wrote %s", out)
     return load_model(out), result
 

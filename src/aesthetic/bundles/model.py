@@ -230,12 +230,13 @@ def write_bundle(out: PathLike, write: Callable[[Path], None], inputs: Iterable[
 def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Mapping[str, Any],
                      threshold: float, metrics: Mapping[str, Any], extra_config: Mapping[str, Any] | None = None,
                      inputs: Iterable[PathLike | None] = (), quality_model=None,
-                     stats_quality_model=None) -> Path:
+                     stats_quality_model=None, quality_weights: Sequence[float] = ()) -> Path:
     """Write a full bundle (see the module docstring). ``selector`` is a fitted
     :mod:`aesthetic.genetic_selection` selector; ``extractor_config`` rebuilds the
     :class:`FeatureExtractor` (``FeatureExtractor.config()``), restricted to the selector's branches.
     ``quality_model``: the two_heads design's quality head (same input as ``fc_model``, P(clean));
-    ``stats_quality_model``: its statistics quality head (same input), a third factor of the product."""
+    ``stats_quality_model``: its statistics quality head (same input), a third factor of the product;
+    ``quality_weights``: the exponent of each quality head's P(clean) (empty: 1 each)."""
     if stats_quality_model is not None and quality_model is None:
         raise BundleError("a statistics quality head joins a quality head; pass quality_model too")
     for what, net in (("FC", fc_model), ("quality head", quality_model),
@@ -258,15 +259,20 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
     })
     config.update(extra_config or {})
     if quality_model is not None:
-        config["quality_head"] = {"file": QUALITY_FILE, "combine": "product",
+        heads = 1 if stats_quality_model is None else 2
+        w = [float(v) for v in quality_weights] or [1.0] * heads
+        if len(w) != heads or any(not 0.0 < v <= 1.0 for v in w):
+            raise BundleError(f"quality_weights must give one weight in (0, 1] per quality head ({heads}); got {w}")
+        power = [f" ** {v:g}" if v != 1.0 else "" for v in w]
+        config["quality_head"] = {"file": QUALITY_FILE, "combine": "product", "weights": w,
                                   "describe": "P(aesthetic) = calibrated P of model.keras * P(clean) of "
-                                              f"{QUALITY_FILE}"}
+                                              f"{QUALITY_FILE}{power[0]}"}
         if stats_quality_model is not None:
             columns = stats_quality_model.get_layer("take_columns").columns
             config["quality_head"].update(
                 stats_file=STATS_QUALITY_FILE, stats_columns=[int(c) for c in columns],
-                describe=f"P(aesthetic) = calibrated P of model.keras * P(clean) of {QUALITY_FILE} * P(clean) of "
-                         f"{STATS_QUALITY_FILE} (pixel statistics)")
+                describe=f"P(aesthetic) = calibrated P of model.keras * P(clean) of {QUALITY_FILE}{power[0]} * "
+                         f"P(clean) of {STATS_QUALITY_FILE} (pixel statistics){power[1]}")
 
     def write(tmp: Path) -> None:
         fc_model.save(tmp / MODEL_FILE)
@@ -558,7 +564,17 @@ class AestheticModel(_LoadedModel):
         if self.quality_model is None:
             return p
         heads = [self.quality_model] + ([] if self.stats_quality_model is None else [self.stats_quality_model])
-        return combine(p, *(predict_batched(h, x) for h in heads))
+        return combine(p, *(predict_batched(h, x) for h in heads), weights=self.quality_weights)
+
+    @property
+    def quality_weights(self) -> list[float] | None:
+        """The exponent of each quality head's P(clean) in P(aesthetic) (config.json's
+        ``quality_head.weights``; None when the bundle has no quality head; 1 each in a bundle from
+        before weights were recorded)."""
+        if self.quality_model is None:
+            return None
+        heads = 1 if self.stats_quality_model is None else 2
+        return list((self.config.get("quality_head") or {}).get("weights") or [1.0] * heads)
 
     def raw_features(self, fused: np.ndarray) -> np.ndarray:
         """The network's outputs: ``(n,)`` P (binary; calibrated when the bundle carries a
@@ -685,6 +701,11 @@ def _load_quality(path: Path, config: Mapping[str, Any]) -> tuple[Any, Any]:
     stats_file = head.get("stats_file")
     if stats_file is not None and not isinstance(stats_file, str):
         raise BundleError(f"{path / CONFIG_FILE}: quality_head.stats_file must name a .keras file; got {stats_file!r}")
+    w = head.get("weights")
+    if w is not None and not (isinstance(w, list) and len(w) == 1 + (stats_file is not None) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in w)):
+        raise BundleError(f"{path / CONFIG_FILE}: quality_head.weights must give one number in (0, 1] per quality "
+                          f"head; got {w!r}")
     for name in (head["file"], stats_file):
         if name is not None and not (path / name).is_file():
             raise BundleError(f"{path}: {name} (a quality head config.json names) is missing")

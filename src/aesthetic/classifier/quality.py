@@ -29,6 +29,16 @@ copies are learned by neither by default: each is an enlarged part of the photo,
 features a clean smooth wallpaper looks like one (on the shared suite's held-out half, a CNN quality
 head that learned them rejected a fifth of the clean aesthetic photos); the statistics do not see
 composition.
+
+**Weights** (:func:`choose_weights`, ``SensitivityConfig.head_weights``): in the plain product a quality
+head's doubt about a clean photo multiplies in fully, and the heads that learn dark and soft
+degradations also doubt clean low-key and soft-focus photos (on the shared suite's held-out half the
+statistics head alone rejected 6 of 48 clean aesthetic photos). So each P(clean) enters raised to a
+weight in (0, 1], ``P = P_aesthetic * P_clean(CNN) ** w1 * P_clean(statistics) ** w2``, chosen with
+the threshold on the out-of-fold scores: the best balanced accuracy on the real photos among the
+weights that still reject each kind of degraded copy about as often as the plain product does
+(judged as if the aesthetic head gave the copy P = 1). The bundle records the weights
+(``config.json``'s ``quality_head.weights``).
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -111,16 +121,98 @@ def on_columns(model, input_dim: int, columns: Sequence[int], name: str = "quali
     return keras.Model(inputs, model(take_columns_layer()(columns, name="take_columns")(inputs)), name=name)
 
 
-def combine(p_aesthetic: np.ndarray, *p_clean: np.ndarray) -> np.ndarray:
+def combine(p_aesthetic: np.ndarray, *p_clean: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
     """The heads' P(aesthetic) ``(n,)`` float32: the aesthetic head's (calibrated) P times each quality
-    head's P(clean)."""
+    head's P(clean) raised to its weight (1 each when ``weights`` is None; see :func:`choose_weights`)."""
     out = np.asarray(p_aesthetic, dtype=np.float64)
-    for p in p_clean:
+    w = [1.0] * len(p_clean) if weights is None else [float(v) for v in weights]
+    if len(w) != len(p_clean) or any(not 0.0 < v <= 1.0 for v in w):
+        raise ValueError(f"one weight in (0, 1] per quality head ({len(p_clean)}); got {list(w)}")
+    for p, wi in zip(p_clean, w):
         q = np.asarray(p, dtype=np.float64)
         if out.shape != q.shape:
             raise ValueError(f"the heads disagree on the number of rows: {out.shape} and {q.shape}")
-        out = out * q
+        out = out * q ** wi
     return out.astype(np.float32)
+
+
+#: Candidate weights of each quality head's P(clean) (:func:`choose_weights`).
+WEIGHT_GRID = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True)
+class WeightChoice:
+    """What :func:`choose_weights` chose, and the plain product (every weight 1) it was compared with:
+    the threshold metric on the real photos and, per degradation kind, the share of the aesthetic
+    photos' degraded copies under the threshold."""
+
+    weights: tuple[float, ...]
+    threshold: float
+    score: float
+    rejected: dict[str, float]
+    product_score: float
+    product_rejected: dict[str, float]
+
+
+def _weighted(p_aesthetic: np.ndarray, p_clean: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    return np.log(np.clip(p_aesthetic, 1e-12, 1.0)) + sum(
+        w * np.log(np.clip(q, 1e-12, 1.0)) for w, q in zip(weights, p_clean))
+
+
+def choose_weights(labels: np.ndarray, p_aesthetic: np.ndarray, p_clean: Sequence[np.ndarray],
+                   copies_clean: Sequence[np.ndarray], copy_kinds: np.ndarray,
+                   metric: str = "balanced_accuracy", slack: float = 0.1,
+                   grid: Sequence[float] = WEIGHT_GRID) -> WeightChoice:
+    """The weight of each quality head's P(clean) in ``P = P_aesthetic * prod P_clean ** w`` (one per
+    head, from ``grid``) and the threshold, chosen on out-of-fold scores.
+
+    A quality head's P(clean) is a strong factor: the heads that see dark and soft degradations also
+    doubt clean low-key and soft-focus photos, and in the plain product each doubt multiplies in
+    fully. A smaller weight lets a confident aesthetic head outvote a doubtful quality head, but must
+    not let degraded copies through. So: ``labels``, ``p_aesthetic`` and ``p_clean`` (one ``(n,)``
+    per head) are the real photos' out-of-fold scores, ``copies_clean`` (one ``(m,)`` per head) the
+    quality heads' out-of-fold P(clean) of the *aesthetic* photos' degraded copies (NaN where a head
+    does not learn that copy's kind: it says nothing, counted as 1) and ``copy_kinds`` ``(m,)``
+    their degradations. For each weight vector the threshold maximising ``metric`` on the real photos
+    is chosen (:func:`aesthetic.classifier.fc.choose_threshold`), and a copy counts as rejected when
+    its quality factors alone fall under it, as if the aesthetic head gave it P = 1 (the worst case:
+    that head never saw degraded rows). A weight vector qualifies when each kind's rejected share is
+    at least the plain product's (every weight 1) less ``slack``; of those, the one with the best
+    metric wins, ties going to the larger weights (closer to the plain product).
+    """
+    import itertools
+
+    y = np.asarray(labels).astype(int)
+    kinds = np.asarray(copy_kinds).astype(str)
+    copies = [np.where(np.isnan(c), 1.0, np.asarray(c, np.float64)) for c in copies_clean]
+    if len(copies) != len(p_clean) or any(len(c) != len(kinds) for c in copies):
+        raise ValueError("copies_clean needs one (m,) array per quality head, m = len(copy_kinds)")
+    ones = np.ones(len(kinds))
+
+    def measure(weights: tuple[float, ...]) -> tuple[float, float, dict[str, float]]:
+        log_p = _weighted(p_aesthetic, p_clean, weights)
+        threshold = choose_threshold(y, np.exp(log_p), metric)
+        score = _metric(y, log_p >= np.log(threshold), metric)
+        below = _weighted(ones, copies, weights) < np.log(threshold)
+        return threshold, score, {k: float(below[kinds == k].mean()) for k in sorted(set(kinds))}
+
+    full = tuple(1.0 for _ in p_clean)
+    _, product_score, product_rejected = measure(full)
+    best = None
+    for weights in sorted(itertools.product(sorted(set(grid) | {1.0}), repeat=len(p_clean)), reverse=True):
+        threshold, score, rejected = measure(weights)
+        if all(rejected[k] >= product_rejected[k] - slack for k in rejected) and (best is None or score > best[2]):
+            best = (weights, threshold, score, rejected)
+    weights, threshold, score, rejected = best  # the plain product always qualifies
+    return WeightChoice(tuple(float(w) for w in weights), float(threshold), float(score), rejected,
+                        float(product_score), product_rejected)
+
+
+def _metric(labels: np.ndarray, called: np.ndarray, metric: str) -> float:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    score = f1_score if metric == "f1" else balanced_accuracy_score
+    return float(score(labels, called.astype(int)))
 
 
 def source_classes(labels: np.ndarray, groups: np.ndarray | None, real: np.ndarray) -> np.ndarray:
@@ -151,6 +243,8 @@ class TwoHeadResult(FCResult):
     #: The statistics quality head (all selected features in, its columns taken inside), with a split.
     stats_quality_model: Any = None
     stats_quality_oof_logits: np.ndarray | None = None
+    #: The exponent of each quality head's P(clean) in the product (:func:`choose_weights`).
+    quality_weights: tuple[float, ...] = ()
 
 
 def _quality_summary(clean: np.ndarray, p_clean: np.ndarray, prefix: str = "quality") -> dict[str, float]:
@@ -200,15 +294,18 @@ def _split_rows(split: StatsSplit, width: int, clean: np.ndarray) -> tuple[np.nd
 
 
 def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, clean: np.ndarray,
-                    real: np.ndarray, config: FCConfig = FCConfig(), split: StatsSplit | None = None
-                    ) -> TwoHeadResult:
+                    real: np.ndarray, config: FCConfig = FCConfig(), split: StatsSplit | None = None,
+                    weights: Literal["fitted", "product"] = "fitted", slack: float = 0.1) -> TwoHeadResult:
     """Train both heads on ``features (n, d)``; see the module docstring.
 
     ``labels (n,)``: 0/1 aesthetic labels (a degraded copy's label is not used); ``clean (n,)`` bool:
     the rows the aesthetic head learns from and the quality head calls clean; ``real (n,)`` bool: the
     store's own photos, on which the threshold is chosen and the metrics computed (a subset of
     ``clean``). ``groups`` keeps a source and its copies on one side of every split. ``split``: train
-    a statistics quality head too, on its columns and degradations (:class:`StatsSplit`).
+    a statistics quality head too, on its columns and degradations (:class:`StatsSplit`). ``weights``:
+    ``"fitted"`` raises each quality head's P(clean) to the weight :func:`choose_weights` picks on the
+    out-of-fold scores (``slack`` is its tolerance), ``"product"`` multiplies them in fully (also what
+    happens without folds).
     """
     x = np.asarray(features, dtype=np.float32)
     y = np.asarray(labels, dtype=np.float32)
@@ -228,6 +325,7 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
     folds = usable_folds(y[real], None if g is None else g[real], config.threshold_folds)
     metrics: dict[str, Any]
     q_oof = s_oof = stats_model = None
+    head_weights = (1.0,) if split is None else (1.0, 1.0)
     xs = None if split is None else x[:, np.asarray(split.columns, int)]
     if folds and head.oof_logits is not None:
         # like the aesthetic head, each quality head that ships is the mean of its fold members, so the
@@ -245,13 +343,19 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
         z_a = np.full(len(y), np.nan, np.float32)
         z_a[rows_a] = head.oof_logits
         yr, za = y[real], z_a[real]
-        p = combine(apply_calibration(za, head.calibration), *factors)
+        p_a = apply_calibration(za, head.calibration)
+        choice = None if weights != "fitted" else _fit_weights(
+            yr, p_a, factors, (q_oof, s_oof), ~clean & (strata == 1), split, config.threshold_metric, slack)
+        head_weights = head_weights if choice is None else choice.weights
+        p = combine(p_a, *factors, weights=head_weights)
         threshold = choose_threshold(yr, p, config.threshold_metric)
         metrics = validation_summary(yr, p, threshold)
-        weights = row_weights(yr, config.class_weight)
+        metrics.update(_weight_summary(choice, head_weights))
+        row_w = row_weights(yr, config.class_weight)
         metrics.update({k: v for k, v in head.metrics.items() if k in ("threshold_from", "ece_weighting")})
-        metrics["ece_raw"] = expected_calibration_error(yr, combine(sigmoid(za), *factors), weights=weights)
-        metrics["ece_calibrated"] = expected_calibration_error(yr, p, weights=weights)
+        metrics["ece_raw"] = expected_calibration_error(yr, combine(sigmoid(za), *factors, weights=head_weights),
+                                                        weights=row_w)
+        metrics["ece_calibrated"] = expected_calibration_error(yr, p, weights=row_w)
         metrics["aesthetic_head_balanced_accuracy"] = head.metrics["balanced_accuracy"]
         metrics.update(_quality_summary(clean[cnn_rows], sigmoid(q_oof[cnn_rows])))
         metrics["quality_epochs_run"] = q_epochs
@@ -287,4 +391,32 @@ def train_two_heads(features: np.ndarray, labels: np.ndarray, groups: Sequence[s
     return TwoHeadResult(head.model, threshold, metrics, head.history, rows_a[head.train_rows],
                          rows_a[head.validation_rows], config, calibration, head.oof_logits,
                          quality_model=quality, quality_history=q_history, quality_oof_logits=q_oof,
-                         stats_quality_model=stats_model, stats_quality_oof_logits=s_oof)
+                         stats_quality_model=stats_model, stats_quality_oof_logits=s_oof,
+                         quality_weights=tuple(head_weights))
+
+
+def _fit_weights(labels: np.ndarray, p_aesthetic: np.ndarray, factors: Sequence[np.ndarray],
+                 oof_logits: Sequence[np.ndarray | None], copies: np.ndarray, split: StatsSplit | None,
+                 metric: str, slack: float) -> WeightChoice | None:
+    """:func:`choose_weights` on the real photos' out-of-fold scores and the quality heads' out-of-fold
+    logits of the ``copies`` rows (``(n,)`` bool: the aesthetic photos' degraded copies, by kind when a
+    split names them); None without copies."""
+    if not copies.any():
+        return None
+    kinds = np.full(int(copies.sum()), "degraded") if split is None else np.asarray(split.kinds, dtype=str)[copies]
+    # NaN (a head that does not learn the copy's kind) stays NaN: choose_weights counts it as P(clean) 1
+    p_clean = [np.where(np.isnan(o[copies]), np.nan, sigmoid(np.nan_to_num(o[copies]))) for o in oof_logits
+               if o is not None]
+    return choose_weights(labels, p_aesthetic, factors, p_clean, kinds, metric, slack)
+
+
+def _weight_summary(choice: WeightChoice | None, head_weights: Sequence[float]) -> dict[str, Any]:
+    """metrics.json's record of the quality heads' weights (:func:`choose_weights`)."""
+    out: dict[str, Any] = {"quality_weights": [float(w) for w in head_weights]}
+    if choice is None:
+        out["quality_weights_from"] = "plain product"
+        return out
+    out.update({"quality_weights_from": "out-of-fold scores",
+                "product_balanced_accuracy": choice.product_score,
+                "copies_rejected_oof": choice.rejected, "product_copies_rejected_oof": choice.product_rejected})
+    return out

@@ -63,7 +63,7 @@ STATS_KINDS: tuple[str, ...] = ("blur", "down_up", "underexpose", "overexpose")
 #: What the CNN quality head learns beside the statistics head (see :mod:`aesthetic.classifier.quality`).
 CNN_KINDS: tuple[str, ...] = ("jpeg", "noise")
 #: Settings that decide how the rows are *used*, not which rows are made: left out of the cache key.
-TRAINING_ONLY_FIELDS = frozenset({"stats_kinds", "cnn_kinds"})
+TRAINING_ONLY_FIELDS = frozenset({"stats_kinds", "cnn_kinds", "head_weights", "weight_slack"})
 
 
 class SensitivityConfig(BaseModel):
@@ -100,6 +100,14 @@ class SensitivityConfig(BaseModel):
         "with the statistics quality head: the degradations the CNN quality head learns; a kind in neither "
         "list is made but not learned (tilt and bad_crop by default: to pooled CNN features an enlarged part "
         "of a photo looks like a clean smooth one, which cost a fifth of the clean aesthetic photos)"))
+    head_weights: Literal["fitted", "product"] = Field("fitted", description=(
+        "two_heads: how each quality head's P(clean) enters P(aesthetic). fitted: raised to a weight in "
+        "(0, 1] chosen with the threshold on out-of-fold scores, for the best balanced accuracy on the "
+        "photos that still rejects each kind of degraded copy about as often as the plain product "
+        "(see weight_slack); product: every weight 1"))
+    weight_slack: float = Field(0.1, ge=0.0, le=1.0, description=(
+        "head_weights fitted: how much lower than the plain product's each degradation kind's rejected "
+        "share (out of fold, the aesthetic photos' copies, taken at aesthetic-head P = 1) may fall"))
 
     def strength_range(self, kind: str) -> tuple[float, float]:
         return {"blur": self.blur_sigma, "down_up": self.down_up_factor, "jpeg": self.jpeg_quality,
