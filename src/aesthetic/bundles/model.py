@@ -7,6 +7,7 @@ Full bundle (``kind = "full"``: extractor + selector + FC)::
       quality.keras   optional (sensitivity design two_heads, :mod:`aesthetic.classifier.quality`): the
                       quality head, same input -> (n, 1) P(clean); config.json's ``quality_head`` names
                       it, and the bundle's P(aesthetic) is the (calibrated) aesthetic head's P times P(clean)
+                      raised to its weight (``quality_head.weights``, one per quality head; absent: 1)
       quality_stats.keras  optional, with quality.keras: the statistics quality head (same input; it
                       reads the pixel_stats columns, ``quality_head.stats_columns``), a third factor
       selector/       the fitted selector (aesthetic.genetic_selection save format)
