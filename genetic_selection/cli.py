@@ -129,8 +129,10 @@ def ga_command(
 ) -> None:
     """Select --k features with the genetic algorithm; resumes from --out's checkpoint after a kill.
     Settings: GeneticSelector's parameters (docs/configuration.md), from --config and the options."""
+    from aesthetic.backend import prefer_onednn
     from aesthetic.feature_store import FeatureStore
 
+    prefer_onednn()  # before TensorFlow starts: the fitness's batched matmuls run ~2.5x faster on CPU
     if out.suffix.lower() in (".h5", ".hdf5", ".json"):
         raise UserError(f"--out {out}: ga writes a folder (selector.h5, checkpoint.json, history.json, "
                         f"fitness.png), not a single file")

@@ -34,12 +34,14 @@ hyperparameters) is the baseline the benchmark compares against. :class:`ProxyFi
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Iterator, Sequence
 
 import numpy as np
 from pydantic import Field, ValidationError, field_validator
 
-from aesthetic.backend import to_numpy
+from aesthetic.backend import ONEDNN_ENV, onednn_enabled, to_numpy
 from aesthetic.classifier.fc import FCConfig, build_fc
 from aesthetic.precision import Precision
 
@@ -47,6 +49,8 @@ from .errors import SelectionError
 from .population import _DROPOUT, _INIT, _SHUFFLE, BN_EPSILON, PopulationBase, _rng  # noqa: F401 (re-exported)
 from .population_ops import OpsPopulationFC
 from .population_tf import PopulationFC
+
+log = logging.getLogger(__name__)
 
 #: Memory one group of individuals may use for weights, optimizer state and activations.
 GROUP_MEMORY_BYTES = 2 * 1024**3
@@ -195,6 +199,19 @@ def group_size(k: int, spec: FitnessFC, eval_batch: int, budget_bytes: int = GRO
 IMPLEMENTATIONS = ("auto", "tf", "ops")
 
 
+@functools.cache
+def _hint_onednn() -> None:
+    """Say once, where it matters, that TensorFlow's oneDNN CPU kernels are off in this process."""
+    import os
+
+    import tensorflow as tf
+
+    if onednn_enabled() is False and ONEDNN_ENV not in os.environ and not tf.config.list_physical_devices("GPU"):
+        log.info("GA fitness: TensorFlow's oneDNN CPU kernels are off in this process; the batched FCs train "
+                 "about 2.5x faster with them: set %s=1 before TensorFlow is imported "
+                 "(aesthetic select ga does)", ONEDNN_ENV)
+
+
 def population_fc(P: int, k: int, n_features: int, spec: FitnessFC, implementation: str = "auto") -> PopulationBase:
     """The population model for the running Keras backend (see :data:`IMPLEMENTATIONS`)."""
     import keras
@@ -204,6 +221,7 @@ def population_fc(P: int, k: int, n_features: int, spec: FitnessFC, implementati
         raise SelectionError(f"fitness implementation 'tf' needs the TensorFlow backend, "
                              f"Keras runs on '{keras.backend.backend()}'")
     if implementation == "tf" or (implementation == "auto" and on_tf):
+        _hint_onednn()
         return PopulationFC(P, k, n_features, spec)
     return OpsPopulationFC(P, k, n_features, spec)
 

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from aesthetic.backend import allow_gpu_memory_growth
+from aesthetic.backend import allow_gpu_memory_growth, prefer_onednn
 from aesthetic.feature_store import FeatureStore
 from aesthetic.raycluster import init_ray
 
@@ -105,6 +105,7 @@ class _FitnessWorker:
     """A Ray actor holding one evaluator; its traced models are reused across generations."""
 
     def __init__(self, recipe):
+        prefer_onednn()  # as `aesthetic select ga` does in its own process
         allow_gpu_memory_growth()
         self.evaluator = recipe.build() if isinstance(recipe, _FCRecipe) else recipe
 

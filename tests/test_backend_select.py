@@ -54,3 +54,33 @@ def test_inference_fn_equals_the_model_call_on_any_input_size():
         out = fn(x)
         assert out.dtype == np.float32 and out.shape == (shape[0], 4)
         np.testing.assert_allclose(out, keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
+
+
+_ONEDNN_PROBE = """
+import os, sys
+from aesthetic.backend import ONEDNN_ENV, onednn_enabled, prefer_onednn
+asked = prefer_onednn()
+before = os.environ.get(ONEDNN_ENV)
+import tensorflow
+print(asked, before, onednn_enabled(), prefer_onednn(), os.environ.get(ONEDNN_ENV))
+"""
+
+
+@pytest.mark.parametrize("preset, expected", [
+    (None, "True 1 True False 1"),      # asked before TensorFlow starts: on; asking again after is a no-op
+    ("0", "False 0 False False 0"),     # the user's own setting wins
+])
+def test_prefer_onednn_turns_on_tensorflows_onednn_kernels_unless_the_user_decided(preset, expected):
+    import os
+    import subprocess
+    import sys
+
+    from aesthetic.backend import ONEDNN_ENV
+
+    env = {key: value for key, value in os.environ.items() if key != ONEDNN_ENV}
+    if preset is not None:
+        env[ONEDNN_ENV] = preset
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    out = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == expected

@@ -48,9 +48,11 @@ def test_select_pca_saves_a_selector_with_the_requested_components(app, store, t
     np.testing.assert_allclose(selector.transform(X), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_select_ga_writes_selector_history_and_plot(app, store, tmp_path):
+def test_select_ga_writes_selector_history_and_plot(app, store, tmp_path, monkeypatch):
     path, _ = store
     out = tmp_path / "ga"
+    asked = []  # the command asks for oneDNN's CPU kernels before it reads anything (tests/test_backend_select.py)
+    monkeypatch.setattr("aesthetic.backend.prefer_onednn", lambda: asked.append(True) or False)
     result = invoke(app, "select", "ga", path, "--out", out, "--population", 10, "--parents", 5, "--k", 6,
                     "--generations", 2, "--seed", 3, "--fitness", "proxy")
     assert result.exit_code == 0, result.output
@@ -61,6 +63,7 @@ def test_select_ga_writes_selector_history_and_plot(app, store, tmp_path):
     assert [h["generation"] for h in history["generations"]] == [0, 1, 2]
     assert history["best_individual"] == selector.support_.tolist()
     assert (out / "fitness.png").exists() and (out / "checkpoint.json").exists()
+    assert asked == [True]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -260,3 +260,25 @@ def test_the_ops_population_honours_bf16_as_the_tensorflow_one_does(data, monkey
         acc[name] = model.balanced_accuracy(val_src)
     assert np.argmax(acc["bf16"]) == np.argmax(acc["fp32"]) == 0  # the informative individual wins in both
     assert np.abs(acc["bf16"] - acc["fp32"]).max() < 0.1
+
+
+@pytest.mark.parametrize("enabled, preset, says", [(False, None, True), (True, None, False), (False, "0", False)])
+def test_the_tensorflow_fitness_says_once_when_onednn_is_off_and_nobody_chose(monkeypatch, caplog, enabled, preset,
+                                                                             says):
+    import logging
+
+    from aesthetic.genetic_selection import fitness as fitness_module
+
+    monkeypatch.setattr(fitness_module, "onednn_enabled", lambda: enabled)
+    monkeypatch.delenv(fitness_module.ONEDNN_ENV, raising=False)
+    if preset is not None:
+        monkeypatch.setenv(fitness_module.ONEDNN_ENV, preset)
+    fitness_module._hint_onednn.cache_clear()
+    with caplog.at_level(logging.INFO, logger=fitness_module.__name__):
+        for _ in range(2):
+            fitness_module.population_fc(2, 3, 10, fitness_module.FitnessFC(hidden=[4]))
+    fitness_module._hint_onednn.cache_clear()
+    lines = [r.getMessage() for r in caplog.records if "oneDNN" in r.getMessage()]
+    assert len(lines) == (1 if says else 0)
+    if says:
+        assert "TF_ENABLE_ONEDNN_OPTS=1" in lines[0]

@@ -10,7 +10,8 @@ here, one function per difference:
 - :func:`inference_fn` turns a model into a compiled ``numpy -> numpy`` forward pass
   (``tf.function`` on TensorFlow, ``jax.jit`` of the stateless call on JAX, ``torch.no_grad``
   eager calls on PyTorch);
-- :func:`describe` is what stores and bundles record about the backend that made them.
+- :func:`describe` is what stores and bundles record about the backend that made them;
+- :func:`prefer_onednn` asks TensorFlow for its oneDNN CPU kernels before it is imported (the GA).
 
 Precision (fp32 / bf16) is not decided here: it is Keras' global dtype policy
 (``keras.config.set_dtype_policy``) in force when a model is built, which the precision
@@ -166,6 +167,38 @@ def device_name() -> str:
     except Exception as exc:  # a driver problem must not stop a run that only wants a label
         log.warning("could not name the %s device: %s", name, exc)
         return "unknown"
+
+
+#: TensorFlow's switch for its oneDNN CPU kernels, read once when TensorFlow is imported. TensorFlow
+#: turns them on by itself only on CPUs it lists (recent Intel with AVX512 VNNI/BF16 or AMX), so
+#: elsewhere (this project's AVX2 AMD CPU) they are off unless asked for.
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def prefer_onednn() -> bool:
+    """Ask TensorFlow for its oneDNN CPU kernels in this process; False where that can no longer
+    happen (TensorFlow already imported) or the environment already decides (the user's own
+    ``TF_ENABLE_ONEDNN_OPTS``, any value, wins).
+
+    For the GA's fitness: its ``(P, 64, k) @ (P, k, batch)`` batched matmuls run at about 2.5x
+    Eigen's rate under oneDNN here (a GA step at P 98, k 5000: 350 -> 125 ms; see
+    ``benchmarks/results/ga_compute.md``). Not for extraction: on the same CPU oneDNN made
+    InceptionResNetV2 about 25% slower and EfficientNetB7 about 20% faster, so extraction keeps
+    TensorFlow's own choice."""
+    if "tensorflow" in sys.modules or ONEDNN_ENV in os.environ:
+        return False
+    os.environ[ONEDNN_ENV] = "1"
+    return True
+
+
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (imports TensorFlow); None
+    where this TensorFlow cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def allow_gpu_memory_growth() -> None:
