@@ -53,6 +53,7 @@ from typing import Sequence
 
 import numpy as np
 
+from aesthetic.backend import prefer_onednn
 from aesthetic.benchmarks.gpu.gpu_bench import ga_flops
 from aesthetic.precision import resolve_precision
 
@@ -117,7 +118,7 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
              else f": {loop:.1f}s per generation"), flush=True)
     shape = (f"population {population}, k {k} of {features} features, FC hidden {'/'.join(map(str, spec.hidden))}, "
              f"{spec.epochs} epochs, batch {spec.batch_size}")
-    sizes = f"{shape}, {images} synthetic images ({len(train)} train / {len(val)} validation)"
+    sizes = _with_kernels(f"{shape}, {images} synthetic images ({len(train)} train / {len(val)} validation)")
     flops = ga_flops(len(train), len(val), evaluated, k, tuple(spec.hidden), spec.epochs)
     compute = ga_compute_row(flops, steady, peaks, resolve_precision(spec.precision), sizes, name_suffix)
     print(f"GA batched: {flops / 1e9:.1f} GFLOP of matmuls per generation, {compute['figure']:.1f} GFLOP/s; "
@@ -127,8 +128,10 @@ def ga_rows(images: int, features: int, population: int, k: int, epochs: int, ba
          "loop_seconds": loop, "steady_seconds": steady, "sizes": shape,
          "baseline": f"one Keras model per individual: {loop:.1f} s/generation"
                      + (f" (timed on {len(individuals)}, extrapolated to {evaluated})" if extrapolated else ""),
-         "ratio": loop / batched, "notes": sizes + f"; {evaluated} evaluations per generation; ratio = loop / batched; "
-                                              f"later generations (graphs traced): median {steady:.2f}s of {len(steady_times)}"},
+         "ratio": loop / batched,
+         "notes": sizes + f"; {evaluated} evaluations per generation; ratio = loop / batched; later generations "
+                          f"(graphs traced): median {steady:.2f}s of {len(steady_times)}, x{loop / steady:.1f} the "
+                          f"loop's speed"},
         compute,
     ]
 
@@ -146,6 +149,16 @@ def ga_compute_row(flops: float, steady: float, peaks: Sequence[float], precisio
                      f"counted) over the steady-state generation ({steady:.2f}s); peak: {PEAK_MATMUL_N}^2 matmul, "
                      f"fastest of 5 calls, measured before each steady generation, median {peak:.1f} of "
                      f"{[round(p, 1) for p in peaks]} GFLOP/s; ratio = fraction of the peak (#17's target: 0.6)"}
+
+
+def _with_kernels(sizes: str) -> str:
+    """``sizes`` plus which CPU kernels TensorFlow ran (the fitness and its peak ran on the same)."""
+    from aesthetic.backend import onednn_enabled, requested_backend
+
+    if requested_backend() != "tensorflow":
+        return sizes
+    state = {True: "on", False: "off", None: "unknown"}[onednn_enabled()]
+    return f"{sizes}; TensorFlow oneDNN CPU kernels {state}"
 
 
 #: Side of the square matmul whose rate is the GA's ceiling.
@@ -402,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--ga-memory-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ga-memory-budget", type=float, default=0.01, help=argparse.SUPPRESS)
     args = parser.parse_args(list(argv) if argv is not None else None)
+    prefer_onednn()  # the CPU kernels `aesthetic select ga` runs with, before TensorFlow starts
     if args.pca_child:
         print(json.dumps(pca_child(args.pca_child, args.pca_method, args.pca_components, args.pca_batch_size)))
         return []
