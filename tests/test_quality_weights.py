@@ -132,3 +132,13 @@ def test_the_bundle_records_the_weights_and_predicts_the_weighted_product(tmp_pa
         load_model(out)
     with pytest.raises(BundleError, match="quality_weights must give one weight"):
         _tiny_bundle(tmp_path / "again", [0.0])
+
+
+@pytest.mark.parametrize("weights, heads, ok", [
+    ([0.5, 1], 2, True), ((0.1,), 1, True), ([0.0, 1.0], 2, False), ([1.5], 1, False), ([True], 1, False),
+    ([1.0], 2, False), ("1", 1, False), ([float("nan")], 1, False),
+])
+def test_valid_weights_is_the_one_rule_for_combine_save_and_load(weights, heads, ok):
+    from aesthetic.classifier.quality import valid_weights
+
+    assert valid_weights(weights, heads) is ok

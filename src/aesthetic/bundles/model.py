@@ -261,8 +261,10 @@ def save_full_bundle(out: PathLike, *, fc_model, selector, extractor_config: Map
     config.update(extra_config or {})
     if quality_model is not None:
         heads = 1 if stats_quality_model is None else 2
+        from aesthetic.classifier.quality import valid_weights
+
         w = [float(v) for v in quality_weights] or [1.0] * heads
-        if len(w) != heads or any(not 0.0 < v <= 1.0 for v in w):
+        if not valid_weights(w, heads):
             raise BundleError(f"quality_weights must give one weight in (0, 1] per quality head ({heads}); got {w}")
         power = [f" ** {v:g}" if v != 1.0 else "" for v in w]
         config["quality_head"] = {"file": QUALITY_FILE, "combine": "product", "weights": w,
@@ -702,9 +704,10 @@ def _load_quality(path: Path, config: Mapping[str, Any]) -> tuple[Any, Any]:
     stats_file = head.get("stats_file")
     if stats_file is not None and not isinstance(stats_file, str):
         raise BundleError(f"{path / CONFIG_FILE}: quality_head.stats_file must name a .keras file; got {stats_file!r}")
+    from aesthetic.classifier.quality import valid_weights
+
     w = head.get("weights")
-    if w is not None and not (isinstance(w, list) and len(w) == 1 + (stats_file is not None) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in w)):
+    if w is not None and not (isinstance(w, list) and valid_weights(w, 1 + (stats_file is not None))):
         raise BundleError(f"{path / CONFIG_FILE}: quality_head.weights must give one number in (0, 1] per quality "
                           f"head; got {w!r}")
     for name in (head["file"], stats_file):

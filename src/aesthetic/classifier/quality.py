@@ -121,12 +121,18 @@ def on_columns(model, input_dim: int, columns: Sequence[int], name: str = "quali
     return keras.Model(inputs, model(take_columns_layer()(columns, name="take_columns")(inputs)), name=name)
 
 
+def valid_weights(weights, heads: int) -> bool:
+    """Whether ``weights`` gives one real number in (0, 1] per quality head (``heads`` of them)."""
+    return (isinstance(weights, (list, tuple)) and len(weights) == heads
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= 1.0 for v in weights))
+
+
 def combine(p_aesthetic: np.ndarray, *p_clean: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:
     """The heads' P(aesthetic) ``(n,)`` float32: the aesthetic head's (calibrated) P times each quality
     head's P(clean) raised to its weight (1 each when ``weights`` is None; see :func:`choose_weights`)."""
     out = np.asarray(p_aesthetic, dtype=np.float64)
     w = [1.0] * len(p_clean) if weights is None else [float(v) for v in weights]
-    if len(w) != len(p_clean) or any(not 0.0 < v <= 1.0 for v in w):
+    if not valid_weights(w, len(p_clean)):
         raise ValueError(f"one weight in (0, 1] per quality head ({len(p_clean)}); got {list(w)}")
     for p, wi in zip(p_clean, w):
         q = np.asarray(p, dtype=np.float64)
