@@ -207,9 +207,9 @@ def _hint_onednn() -> None:
     import tensorflow as tf
 
     if onednn_enabled() is False and ONEDNN_ENV not in os.environ and not tf.config.list_physical_devices("GPU"):
-        log.info("GA fitness: TensorFlow's oneDNN CPU kernels are off in this process; the batched FCs train "
-                 "about 2.5x faster with them: set %s=1 before TensorFlow is imported "
-                 "(aesthetic select ga does)", ONEDNN_ENV)
+        log.info("GA fitness: TensorFlow's oneDNN CPU kernels are off in this process (TensorFlow started "
+                 "before the GA could ask for them); the batched FCs train about 2.5x faster with them: start "
+                 "the process with %s=1, or run `aesthetic select ga` on its own", ONEDNN_ENV)
 
 
 def population_fc(P: int, k: int, n_features: int, spec: FitnessFC, implementation: str = "auto") -> PopulationBase:
