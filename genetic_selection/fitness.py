@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -202,8 +203,6 @@ IMPLEMENTATIONS = ("auto", "tf", "ops")
 @functools.cache
 def _hint_onednn() -> None:
     """Say once, where it matters, that TensorFlow's oneDNN CPU kernels are off in this process."""
-    import os
-
     import tensorflow as tf
 
     if onednn_enabled() is False and ONEDNN_ENV not in os.environ and not tf.config.list_physical_devices("GPU"):

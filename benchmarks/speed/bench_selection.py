@@ -53,7 +53,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aesthetic.backend import prefer_onednn
+from aesthetic.backend import onednn_enabled, prefer_onednn, requested_backend
 from aesthetic.benchmarks.gpu.gpu_bench import ga_flops
 from aesthetic.precision import resolve_precision
 
@@ -153,8 +153,6 @@ def ga_compute_row(flops: float, steady: float, peaks: Sequence[float], precisio
 
 def _with_kernels(sizes: str) -> str:
     """``sizes`` plus which CPU kernels TensorFlow ran (the fitness and its peak ran on the same)."""
-    from aesthetic.backend import onednn_enabled, requested_backend
-
     if requested_backend() != "tensorflow":
         return sizes
     state = {True: "on", False: "off", None: "unknown"}[onednn_enabled()]
