@@ -118,6 +118,10 @@ def test_the_bundle_records_the_weights_and_predicts_the_weighted_product(tmp_pa
     expected = fc.predict(x, verbose=0)[:, 0].astype(np.float64) * quality.predict(x, verbose=0)[:, 0] ** 0.3
     np.testing.assert_allclose(model.predict_features(x), expected, rtol=1e-5, atol=1e-6)
     assert model.quality_weights == [0.3]
+    heads = model.head_outputs(x)  # the uncalibrated FC and the one quality head, each on its own
+    assert list(heads) == ["aesthetic_head", "clean_cnn"]
+    np.testing.assert_allclose(heads["aesthetic_head"], fc.predict(x, verbose=0)[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(heads["clean_cnn"], quality.predict(x, verbose=0)[:, 0], rtol=1e-5, atol=1e-6)
 
     # a bundle written before weights were recorded multiplies in fully
     config = json.loads((out / "config.json").read_text())

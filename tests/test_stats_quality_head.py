@@ -142,6 +142,12 @@ def test_the_bundle_saves_three_heads_and_predicts_their_product(trained, tmp_pa
     expected = 1 / (1 + np.exp(-(a * z + b))) / (1 + np.exp(-z_q)) ** w_q / (1 + np.exp(-z_s)) ** w_s
     got = model.predict_features(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # each head's own output, before the product: what says why a photo was called not aesthetic
+    heads = model.head_outputs(x)
+    assert list(heads) == ["aesthetic_head", "clean_cnn", "clean_statistics"]
+    for key, want in (("aesthetic_head", 1 / (1 + np.exp(-(a * z + b)))), ("clean_cnn", 1 / (1 + np.exp(-z_q))),
+                      ("clean_statistics", 1 / (1 + np.exp(-z_s)))):
+        np.testing.assert_allclose(heads[key], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(model.decide(got), (expected >= result.threshold).astype(np.int8))
     # a blurred copy passes the CNN head and is stopped by the statistics head
     blur = kinds == "blur"

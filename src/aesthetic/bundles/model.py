@@ -554,9 +554,16 @@ class AestheticModel(_LoadedModel):
     def _network(self, x: np.ndarray) -> np.ndarray:
         """The FC on selected features: its outputs, except that a binary bundle with a calibration
         gives the calibrated P (Platt applied to the network's logits), and one with quality heads
-        that P times each quality head's P(clean)."""
-        from aesthetic.classifier.fc import apply_calibration, logit_model, predict_batched
+        that P times each quality head's P(clean) raised to its weight."""
         from aesthetic.classifier.quality import combine
+
+        heads = self._heads(x)
+        if self.quality_model is None:
+            return heads["aesthetic_head"]
+        return combine(heads.pop("aesthetic_head"), *heads.values(), weights=self.quality_weights)
+
+    def _heads(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        from aesthetic.classifier.fc import apply_calibration, logit_model, predict_batched
 
         if self.has_scores or self.calibration is None:
             p = predict_batched(self.keras_model, x)
@@ -564,10 +571,19 @@ class AestheticModel(_LoadedModel):
             if getattr(self, "_logit_net", None) is None:
                 self._logit_net = logit_model(self.keras_model)
             p = apply_calibration(predict_batched(self._logit_net, x), self.calibration)
-        if self.quality_model is None:
-            return p
-        heads = [self.quality_model] + ([] if self.stats_quality_model is None else [self.stats_quality_model])
-        return combine(p, *(predict_batched(h, x) for h in heads), weights=self.quality_weights)
+        heads = {"aesthetic_head": p}
+        if self.quality_model is not None:
+            heads["clean_cnn"] = predict_batched(self.quality_model, x)
+        if self.stats_quality_model is not None:
+            heads["clean_statistics"] = predict_batched(self.stats_quality_model, x)
+        return heads
+
+    def head_outputs(self, fused: np.ndarray) -> dict[str, np.ndarray]:
+        """Each head's output for ``(n, n_features_in)`` fused features, before they are combined:
+        ``aesthetic_head`` (its calibrated P, or a score head's outputs) and, in a bundle with quality
+        heads, ``clean_cnn`` and ``clean_statistics``: each quality head's P(clean), ``(n,)`` each.
+        What says *why* a photo was called not aesthetic: its content, or damage to it."""
+        return self._heads(self.selector.transform(fused))
 
     @property
     def quality_weights(self) -> list[float] | None:
