@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -196,6 +197,50 @@ def test_student_bundle_round_trip(tmp_path):
     by_hand = predict_batched(model, np.stack([Resize(height=32, width=32).apply(im) for im in images])
                               .astype(np.float32))
     np.testing.assert_array_equal(student.predict_images(images), by_hand)
+
+
+def test_a_bundle_with_quality_heads_says_why(trained, tmp_path):
+    """p_content is the aesthetic head's P, p_clean the quality head's factor, their product P; the CSV
+    carries both and each photo called not aesthetic gets the head that decided it."""
+    model = trained["model"]
+    paths = trained["paths"][:6]
+    result = model.predict(paths, progress=False)
+    assert result.has_heads and result.columns() == ["path", "p_aesthetic", "p_content", "p_clean", "label", "error"]
+    fused = model.extractor.extract_paths(paths).fused(model.branches)
+    heads = model.head_outputs(fused)  # independent of the prediction loop: the features, head by head
+    np.testing.assert_allclose(result.p_content, heads["aesthetic_head"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.p_clean, heads["clean_cnn"] ** model.quality_weights[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.p_aesthetic, result.p_content * result.p_clean, rtol=1e-5, atol=1e-6)
+    expected = ["" if lab else ("content" if c < result.threshold else "quality")
+                for lab, c in zip(result.labels, result.p_content)]
+    assert result.reasons() == expected
+    rows = list(csv.DictReader(result.to_csv(tmp_path / "p.csv").open()))
+    assert [float(r["p_clean"]) for r in rows] == pytest.approx(result.p_clean, abs=1e-6)
+    skipped = result.with_skipped([("gone.jpg", "no such file")])
+    assert np.isnan(skipped.p_content[-1]) and np.isnan(skipped.p_clean[-1]) and skipped.reasons()[-1] == ""
+
+    from typer.testing import CliRunner
+
+    from aesthetic.cli import app
+
+    out = CliRunner().invoke(app, ["predict", str(trained["bundle"]), *paths, "--out", str(tmp_path / "cli.csv")])
+    assert out.exit_code == 0, out.output
+    assert "p_content" in out.stdout and "p_clean" in out.stdout
+    reasons = set(result.reasons()) - {""}
+    assert reasons  # the noisy dark photos among the six are called not aesthetic
+    for reason in reasons:
+        assert f"not ({reason})" in out.stdout
+    assert (tmp_path / "cli.csv").read_text().splitlines()[0] == "path,p_aesthetic,p_content,p_clean,label,error"
+
+
+def test_the_reason_is_the_head_that_put_a_photo_under_the_threshold():
+    result = PredictionResult(["a", "b", "c", "d"], np.array([0.9, 0.2, 0.05, np.nan], np.float32),
+                              np.array([1, 0, 0, -1], np.int8), ["", "", "", "unreadable"], 0.5,
+                              p_content=np.array([0.95, 0.2, 0.99, np.nan]),
+                              p_clean=np.array([0.95, 1.0, 0.05, np.nan]))
+    assert result.reasons() == ["", "content", "quality", ""]
+    plain = PredictionResult(["a"], np.array([0.2], np.float32), np.array([0], np.int8), [""], 0.5)
+    assert not plain.has_heads and plain.reasons() == [""] and "p_content" not in plain.columns()
 
 
 def test_prediction_result_csv(tmp_path):

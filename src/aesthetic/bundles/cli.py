@@ -49,13 +49,17 @@ def _print_predictions(result: Any, kind: str, out: Optional[Path]) -> int:
         if result.has_scores:
             table.add_column("mean score (1-10)", justify="right")
             table.add_column("score std", justify="right")
+        if result.has_heads:
+            table.add_column("p_content", justify="right")
+            table.add_column("p_clean", justify="right")
         table.add_column("label")
-        for row in rows:
+        for row, reason in zip(rows, result.reasons()):
             if not row["error"]:
                 ratings = [] if not result.has_scores else [
                     f"{row['mean_score']:.2f}", "—" if row["score_std"] is None else f"{row['score_std']:.2f}"]
-                table.add_row(esc(row["path"]), f"{row['p_aesthetic']:.4f}", *ratings,
-                              "aesthetic" if row["label"] == 1 else "not")
+                heads = [] if not result.has_heads else [f"{row['p_content']:.4f}", f"{row['p_clean']:.4f}"]
+                label = "aesthetic" if row["label"] == 1 else (f"not ({reason})" if reason else "not")
+                table.add_row(esc(row["path"]), f"{row['p_aesthetic']:.4f}", *ratings, *heads, label)
         console.print(table)
     n_ok = int(result.ok.sum())
     console.print(f"scored {n_ok} of {len(result)} images; {int((result.labels == 1).sum())} aesthetic"
@@ -75,7 +79,9 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Argument(..., help="Model bundle (full or student)."),
         images: List[str] = typer.Argument(..., help="Image files, folders, globs or CSVs."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV to write: path,p_aesthetic,label,error "
-                                       "(plus mean_score,score_std after p_aesthetic for a score bundle)."),
+                                       "(plus mean_score,score_std after p_aesthetic for a score bundle, and "
+                                       "p_content,p_clean for a bundle with quality heads: "
+                                       "p_aesthetic = p_content * p_clean)."),
         student: bool = typer.Option(False, "--student", help="Use the distilled student in MODEL/student."),
         batch_size: int = typer.Option(32, min=1, help="Images scored per model call."),
         precision: Optional[str] = typer.Option(
@@ -86,8 +92,11 @@ def register(app: typer.Typer) -> None:
         max_decode_bytes: Optional[int] = READ.option("max_decode_bytes"),
         max_pixels: Optional[int] = READ.option("max_pixels"),
     ) -> None:
-        """Score photos: P(aesthetic) and the label at the model's threshold. Unreadable files are listed,
-        never fatal (exit 1 only when no image at all could be scored).
+        """Score photos: P(aesthetic) and the label at the model's threshold. With quality heads (what
+        `aesthetic train` makes by default) it also says why a photo is not aesthetic: its content
+        (p_content under the threshold) or its quality (damage such as blur, darkness or noise, or an
+        empty frame: p_clean pulls it under). Unreadable files are listed, never fatal (exit 1 only when
+        no image at all could be scored).
         Settings: ReadPolicy (docs/configuration.md), from --config and the options."""
         from aesthetic.bundles.model import STUDENT_DIR, BundleError, load_model
 

@@ -77,7 +77,9 @@ class BundleError(ValueError):
 class PredictionResult:
     """Per path: ``p_aesthetic`` (NaN where the image failed), ``labels`` (1 aesthetic, 0 not,
     -1 failed) at ``threshold``, and ``errors`` ('' when ok). Bundles with a score head add
-    ``mean_score`` and ``score_std`` (ratings 1..10; std NaN for a mean-only head)."""
+    ``mean_score`` and ``score_std`` (ratings 1..10; std NaN for a mean-only head). Bundles with
+    quality heads add why: ``p_content``, the aesthetic head's P, and ``p_clean``, the quality heads'
+    factor (each P(clean) raised to its weight, multiplied), so that ``p_aesthetic = p_content * p_clean``."""
 
     paths: list[str]
     p_aesthetic: np.ndarray  # (n,) float32
@@ -86,10 +88,27 @@ class PredictionResult:
     threshold: float
     mean_score: np.ndarray | None = None  # (n,) float64, or None for a binary bundle
     score_std: np.ndarray | None = None   # (n,) float64, or None for a binary bundle
+    p_content: np.ndarray | None = None   # (n,) float64, or None without quality heads
+    p_clean: np.ndarray | None = None     # (n,) float64, or None without quality heads
 
     @property
     def has_scores(self) -> bool:
         return self.mean_score is not None
+
+    @property
+    def has_heads(self) -> bool:
+        """Whether the result says why: ``p_content`` and ``p_clean`` (a bundle with quality heads)."""
+        return self.p_content is not None
+
+    def reasons(self) -> list[str]:
+        """Per path, why it is not aesthetic: ``content`` (the aesthetic head's own P is under the
+        threshold), ``quality`` (the content passes, the quality heads' doubt puts it under: damage
+        such as blur, darkness, noise or heavy compression, or a near-empty frame), ``''`` when it is
+        aesthetic, failed or the bundle has no quality heads."""
+        if not self.has_heads:
+            return [""] * len(self.paths)
+        return ["" if lab != 0 else ("content" if c < self.threshold else "quality")
+                for lab, c in zip(self.labels, self.p_content)]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -103,9 +122,10 @@ class PredictionResult:
         return [(p, e) for p, e in zip(self.paths, self.errors) if e]
 
     def columns(self) -> list[str]:
-        """CSV columns: ``path,p_aesthetic[,mean_score,score_std],label,error``."""
+        """CSV columns: ``path,p_aesthetic[,mean_score,score_std][,p_content,p_clean],label,error``."""
         scores = ["mean_score", "score_std"] if self.has_scores else []
-        return ["path", "p_aesthetic", *scores, "label", "error"]
+        heads = ["p_content", "p_clean"] if self.has_heads else []
+        return ["path", "p_aesthetic", *scores, *heads, "label", "error"]
 
     def rows(self) -> list[dict[str, Any]]:
         finite = lambda v: None if not np.isfinite(v) else float(v)  # noqa: E731
@@ -114,6 +134,9 @@ class PredictionResult:
         if self.has_scores:
             for row, m, sd in zip(rows, self.mean_score, self.score_std):
                 row["mean_score"], row["score_std"] = finite(m), finite(sd)
+        if self.has_heads:
+            for row, c, q in zip(rows, self.p_content, self.p_clean):
+                row["p_content"], row["p_clean"] = finite(c), finite(q)
         return rows
 
     def with_skipped(self, skipped: Sequence[tuple[str, str]]) -> "PredictionResult":
@@ -124,7 +147,7 @@ class PredictionResult:
                                 np.concatenate([self.p_aesthetic, np.full(n, np.nan, np.float32)]),
                                 np.concatenate([self.labels, np.full(n, -1, np.int8)]),
                                 self.errors + [r for _, r in skipped], self.threshold,
-                                more(self.mean_score), more(self.score_std))
+                                more(self.mean_score), more(self.score_std), more(self.p_content), more(self.p_clean))
 
     def to_csv(self, path: PathLike) -> Path:
         """Write :meth:`columns` atomically (empty cells for failures and for an unknown std)."""
@@ -140,15 +163,17 @@ class PredictionResult:
 
 def predict_paths(paths: Sequence[PathLike], load: Callable[[str], tuple[Any, str]],
                   score: Callable[[list[Any]], Any], threshold: float, batch_size: int = 32,
-                  workers: int = 4, progress: bool = True, with_scores: bool = False) -> PredictionResult:
+                  workers: int = 4, progress: bool = True, with_scores: bool = False,
+                  with_heads: bool = False) -> PredictionResult:
     """Shared prediction loop: the decode loop of :mod:`aesthetic.imageio` with ``load(path) ->
     (item | None, reason)`` (:func:`aesthetic.imageio.read_one` with a preparation step), score
-    decoded items in batches (``score(items)`` -> ``(k,) P``, or a mapping with ``p_aesthetic``,
-    ``mean_score`` and ``score_std`` for a score head, ``with_scores=True``); failures are recorded,
-    never raised."""
+    decoded items in batches (``score(items)`` -> ``(k,) P``, or a mapping with ``p_aesthetic`` and
+    ``mean_score`` and ``score_std`` for a score head, ``with_scores=True``, or ``p_content`` and
+    ``p_clean`` for a bundle with quality heads, ``with_heads=True``); failures are recorded, never raised."""
     paths = [str(p) for p in paths]
     probs = np.full(len(paths), np.nan, np.float32)
-    extra = {key: np.full(len(paths), np.nan) for key in ("mean_score", "score_std")} if with_scores else {}
+    keys = (("mean_score", "score_std") if with_scores else ()) + (("p_content", "p_clean") if with_heads else ())
+    extra = {key: np.full(len(paths), np.nan) for key in keys}
     errors = [""] * len(paths)
     with Progress(len(paths), "scoring", "images", enabled=progress) as bar:
         for chunk, loaded in decode_batches(paths, batch_size, load, workers):
@@ -626,12 +651,30 @@ class AestheticModel(_LoadedModel):
         return self.outputs(raw)["p_aesthetic"] if self.has_scores else raw
 
     # -- from images
-    def _raw_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
+    def _fused_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
         feats = self.extractor.extract_resized(resized)
-        return self.raw_features(np.concatenate([feats[b] for b in self.branches], axis=1))
+        return np.concatenate([feats[b] for b in self.branches], axis=1)
+
+    def _raw_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
+        return self.raw_features(self._fused_resized(resized))
 
     def _score_resized(self, resized: list[Mapping[str, np.ndarray]]):
+        if self.quality_model is not None:
+            return self.why_features(self._fused_resized(resized))
         return self._scored(self._raw_resized(resized))
+
+    def why_features(self, fused: np.ndarray) -> dict[str, np.ndarray]:
+        """``(n, n_features_in)`` fused features -> ``p_aesthetic`` and why, ``(n,)`` each: ``p_content``
+        (the aesthetic head's P) and ``p_clean`` (every quality head's P(clean) raised to its weight,
+        multiplied; 1 without quality heads), so that ``p_aesthetic = p_content * p_clean``."""
+        from aesthetic.classifier.quality import combine
+
+        heads = self.head_outputs(fused)
+        content = heads.pop("aesthetic_head")
+        if not heads:
+            return {"p_aesthetic": content, "p_content": content, "p_clean": np.ones_like(content)}
+        return {"p_aesthetic": combine(content, *heads.values(), weights=self.quality_weights), "p_content": content,
+                "p_clean": combine(np.ones_like(content), *heads.values(), weights=self.quality_weights)}
 
     def rate_images(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Decoded RGB images -> ``p_aesthetic``, ``mean_score``, ``score_std``, ``logit`` (each ``(n,)``;
@@ -650,7 +693,8 @@ class AestheticModel(_LoadedModel):
         """Score image files; unreadable ones are listed in the result, never raised."""
         extractor = self.extractor
         return predict_paths(list(paths), extractor.load, self._score_resized, self.threshold, batch_size,
-                             workers=extractor.workers, progress=progress, with_scores=self.has_scores)
+                             workers=extractor.workers, progress=progress, with_scores=self.has_scores,
+                             with_heads=self.quality_model is not None)
 
     def student(self) -> "StudentModel | None":
         """The distilled end-to-end student in ``MODEL/student``, if there is one."""
