@@ -154,8 +154,9 @@ class PlantedModel:
 
     threshold = 0.5
 
-    def __init__(self, with_mean_score: bool = False):
+    def __init__(self, with_mean_score: bool = False, with_heads: bool = False):
         self.with_mean_score = with_mean_score
+        self.with_heads = with_heads
         self.calls: list[list[str]] = []
 
     def predict(self, paths, batch_size=32, progress=True):
@@ -165,6 +166,10 @@ class PlantedModel:
         result = PredictionResult(paths, p, (p >= 0.5).astype(np.int8), [""] * len(paths), 0.5)
         if self.with_mean_score:
             result.mean_score = 1 + 9 * p.astype(np.float64)
+        if self.with_heads:  # content: the red level; clean: 1 - the blue level, so P = content * clean
+            result.p_content = p.astype(np.float64)
+            result.p_clean = np.array([1 - read_image(x)[..., 2].mean() / 255.0 for x in paths])
+            result.p_aesthetic = (result.p_content * result.p_clean).astype(np.float32)
         return result
 
 
@@ -230,6 +235,27 @@ def test_csv_has_mean_score_when_the_bundle_predicts_one(bursts, tmp_path):
     assert columns == ["path", "group", "p_aesthetic", "best", "mean_score", "error"]
     for r in rows:
         assert float(r["mean_score"]) == pytest.approx(1 + 9 * float(r["p_aesthetic"]), abs=1e-3)
+
+
+def test_csv_and_page_say_how_clean_each_frame_is_when_the_bundle_has_quality_heads(bursts, broken_files,
+                                                                                     tmp_path):
+    from aesthetic.culling.html import render_picks_html
+
+    paths = [str(p) for p in sorted(bursts[0].iterdir())][:4] + [str(broken_files / "notes.jpg")]
+    result = cull(PlantedModel(with_heads=True), paths, progress=False)
+    columns, rows = read_csv(result.to_csv(tmp_path / "picks.csv"))
+    assert columns == ["path", "group", "p_aesthetic", "best", "p_content", "p_clean", "error"]
+    for r in rows[:4]:  # independent: OpenCV's BGR channels
+        bgr = cv2.imread(r["path"])
+        assert float(r["p_content"]) == pytest.approx(bgr[..., 2].mean() / 255.0, abs=1e-5)
+        assert float(r["p_clean"]) == pytest.approx(1 - bgr[..., 0].mean() / 255.0, abs=1e-5)
+        assert float(r["p_aesthetic"]) == pytest.approx(float(r["p_content"]) * float(r["p_clean"]), abs=1e-5)
+    assert rows[4]["p_content"] == rows[4]["p_clean"] == "" and rows[4]["error"]
+    text = render_picks_html(result, tmp_path)
+    for photo in result.photos[:4]:
+        assert f"content {photo.p_content:.3f}" in text and f"clean {photo.p_clean:.3f}" in text
+    plain = cull(PlantedModel(), paths[:2], progress=False)  # a bundle without quality heads: no such columns
+    assert "p_clean" not in plain.columns and "clean " not in render_picks_html(plain, tmp_path)
 
 
 def test_page_escapes_paths_and_embeds_every_thumbnail(tmp_path, astronaut):

@@ -2,9 +2,10 @@
 
 One section per group (``<section class="group" data-group="N">``), its frames as embedded
 thumbnails ordered best first, the pick framed and badged (``<figure class="frame pick">``),
-P(aesthetic) (and the mean rating when the bundle has one) under each frame, and for a pick
-with an explanation a relative link to its LIME/SHAP overlay. Nothing is fetched from the
-network; the page works straight from the file system.
+P(aesthetic) under each frame (and the mean rating when the bundle has one; with quality heads the
+P of its content and how clean it is, which tells a frame that lost for blur from one that lost for
+what it shows), and for a pick with an explanation a relative link to its LIME/SHAP overlay.
+Nothing is fetched from the network; the page works straight from the file system.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def _frame(photo: CulledPhoto, result: CullResult, page_dir: Path) -> str:
         lines.append(f'<span class="score">P {photo.p_aesthetic:.3f}</span>')
         if result.has_mean_score and photo.mean_score is not None:
             lines.append(f'<span class="score">mean {photo.mean_score:.2f}</span>')
+        if result.has_heads and photo.p_content is not None:
+            lines.append(f'<span class="score" title="the aesthetic head\'s P: what the frame shows">'
+                         f'content {photo.p_content:.3f}</span>')
+            lines.append(f'<span class="score" title="the quality heads\' factor: near 0 for a blurred, dark, '
+                         f'noisy or empty frame">clean {photo.p_clean:.3f}</span>')
     lines.append(size)
     caption = " ".join(x for x in lines if x) + f"<br>{esc(name)}"
     if photo.error:

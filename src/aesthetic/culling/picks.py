@@ -1,8 +1,10 @@
 """Best of each burst: group the photos, score them with a model bundle, keep the top one per group.
 
 :func:`cull` returns a :class:`CullResult`; :meth:`CullResult.to_csv` writes ``picks.csv`` with
-the columns ``path,group,p_aesthetic,best[,mean_score],error`` (``mean_score`` only when the
-bundle's predictions carry one, i.e. a bundle with a rating head), and
+the columns ``path,group,p_aesthetic,best[,mean_score][,p_content,p_clean],error`` (``mean_score``
+only when the bundle's predictions carry one, i.e. a bundle with a rating head; ``p_content`` and
+``p_clean`` for a bundle with quality heads: what a frame shows and how clean it is, so a frame that
+lost to its burst for blur or darkness says so), and
 :func:`aesthetic.culling.html.write_picks_html` the page beside it.
 """
 
@@ -40,6 +42,9 @@ class CulledPhoto:
     error: str
     mean_score: Optional[float] = None
     scan: Optional[PhotoScan] = None
+    #: The aesthetic head's P and the quality heads' factor (a bundle with quality heads), else None.
+    p_content: Optional[float] = None
+    p_clean: Optional[float] = None
 
     @property
     def scored(self) -> bool:
@@ -52,6 +57,7 @@ class CullResult:
     config: GroupingConfig
     threshold: float
     has_mean_score: bool = False
+    has_heads: bool = False
     #: path of a pick -> its explanation overlay PNG (filled by :func:`explain_picks`)
     explanations: dict[str, Path] = field(default_factory=dict)
 
@@ -70,7 +76,8 @@ class CullResult:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return CSV_COLUMNS + (("mean_score",) if self.has_mean_score else ()) + ("error",)
+        return (CSV_COLUMNS + (("mean_score",) if self.has_mean_score else ())
+                + (("p_content", "p_clean") if self.has_heads else ()) + ("error",))
 
     def to_csv(self, path: str | Path) -> Path:
         """Write one row per input photo, in input order, atomically."""
@@ -80,10 +87,16 @@ class CullResult:
         for p in self.photos:
             row = [p.path, p.group, f"{p.p_aesthetic:.6f}" if p.scored else "", int(p.best)]
             if self.has_mean_score:
-                row.append("" if p.mean_score is None or not math.isfinite(p.mean_score) else f"{p.mean_score:.4f}")
+                row.append(_cell(p.mean_score, 4))
+            if self.has_heads:
+                row += [_cell(p.p_content, 6), _cell(p.p_clean, 6)]
             writer.writerow(row + [p.error])
         atomic_write_text(path, buf.getvalue())
         return Path(path)
+
+
+def _cell(value: Optional[float], digits: int) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def rank_key(photo: CulledPhoto) -> tuple[int, float, int]:
@@ -105,10 +118,10 @@ def choose_best(groups: Sequence[int], scores: Sequence[float]) -> np.ndarray:
     return best
 
 
-def _mean_scores(prediction: Any, n: int) -> Optional[np.ndarray]:
-    """The predicted mean rating per photo when the bundle has a rating head (its PredictionResult
-    then carries ``mean_score``), else None."""
-    values = getattr(prediction, "mean_score", None)
+def _column(prediction: Any, n: int, name: str = "mean_score") -> Optional[np.ndarray]:
+    """A per-photo column of the prediction when the bundle gives it (``mean_score`` with a rating
+    head, ``p_content``/``p_clean`` with quality heads), else None."""
+    values = getattr(prediction, name, None)
     if values is None:
         return None
     values = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -132,24 +145,31 @@ def cull(model: Any, paths: Sequence[str], config: GroupingConfig | None = None,
     readable = [p for p, s in zip(paths, scans) if not s.error]
     scores = np.full(len(paths), np.nan)
     errors = [s.error for s in scans]
-    mean = np.full(len(paths), np.nan)
-    has_mean = False
+    extra = {name: np.full(len(paths), np.nan) for name in ("mean_score", "p_content", "p_clean")}
+    given: set[str] = set()
     if readable:
         prediction = model.predict(readable, batch_size=batch_size, progress=progress)
         rows = [i for i, s in enumerate(scans) if not s.error]
         scores[rows] = np.asarray(prediction.p_aesthetic, dtype=np.float64)
         for i, reason in zip(rows, prediction.errors):
             errors[i] = errors[i] or reason
-        predicted_mean = _mean_scores(prediction, len(rows))
-        if predicted_mean is not None:
-            mean[rows] = predicted_mean
-            has_mean = True
+        for name, column in extra.items():
+            values = _column(prediction, len(rows), name)
+            if values is not None:
+                column[rows] = values
+                given.add(name)
     best = choose_best(groups.tolist(), scores.tolist())
+    heads = {"p_content", "p_clean"} <= given
+
+    def value(name: str, i: int, present: bool) -> Optional[float]:
+        return float(extra[name][i]) if present else None
+
     photos = [CulledPhoto(index=i, path=p, group=int(g), p_aesthetic=float(s), best=bool(b), error=e,
-                          mean_score=float(m) if has_mean else None, scan=scan)
-              for i, (p, g, s, b, e, m, scan) in enumerate(zip(paths, groups, scores, best, errors, mean, scans))]
+                          mean_score=value("mean_score", i, "mean_score" in given), scan=scan,
+                          p_content=value("p_content", i, heads), p_clean=value("p_clean", i, heads))
+              for i, (p, g, s, b, e, scan) in enumerate(zip(paths, groups, scores, best, errors, scans))]
     return CullResult(photos=photos, config=config, threshold=float(getattr(model, "threshold", 0.5)),
-                      has_mean_score=has_mean)
+                      has_mean_score="mean_score" in given, has_heads=heads)
 
 
 def explain_picks(result: CullResult, score_fn: Callable[[np.ndarray], np.ndarray], out_dir: Path,
