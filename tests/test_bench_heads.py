@@ -84,10 +84,12 @@ def test_the_comparison_heads_learn_from_the_training_store_and_count_their_erro
     x, y = draw(120)
     model = SimpleNamespace(selector=AllFeatures().fit(x, branches={"mobilenet": 6}))
     x_test, y_test = draw(80)
-    rows = B.other_heads(model, _store(tmp_path / "s.h5", x, y), x_test, y_test.astype(int))
+    names = [f"t{i}" for i in range(len(y_test))]
+    rows = B.other_heads(model, _store(tmp_path / "s.h5", x, y), x_test, y_test.astype(int), names)
     assert [r["head"] for r in rows] == [f"logistic regression, C={c}" for c in B.LR_C]
     for r in rows:
         n_pos, n_neg = int(y_test.sum()), int((1 - y_test).sum())
+        assert len(r["missed"]) == r["false_negatives"] + r["false_positives"] and set(r["missed"]) <= set(names)
         # the counts and the balanced accuracy describe the same calls
         assert r["balanced_accuracy"] == pytest.approx(1 - (r["false_negatives"] / n_pos
                                                             + r["false_positives"] / n_neg) / 2)

@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -90,9 +91,11 @@ def lookalikes(stats_clean: np.ndarray, stats_copies: dict[str, np.ndarray], rej
     return out
 
 
-def other_heads(model, train_features: Path, x_test: np.ndarray, y: np.ndarray, seed: int = 0) -> list[dict]:
+def other_heads(model, train_features: Path, x_test: np.ndarray, y: np.ndarray, names: Sequence[str] | None = None,
+                seed: int = 0) -> list[dict]:
     """Logistic regression heads on the training store's photos (the model's selected features,
-    standardised, classes balanced), each with its out-of-fold threshold: errors on the held-out photos."""
+    standardised, classes balanced), each with its out-of-fold threshold: errors on the held-out photos
+    (and which photos, when ``names`` are given)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
     from sklearn.model_selection import StratifiedKFold
@@ -122,6 +125,8 @@ def other_heads(model, train_features: Path, x_test: np.ndarray, y: np.ndarray, 
                     "roc_auc": float(roc_auc_score(y, p)),
                     "false_negatives": int(((p < t) & (y == 1)).sum()),
                     "false_positives": int(((p >= t) & (y == 0)).sum())})
+        if names is not None:
+            out[-1]["missed"] = [n for n, wrong in zip(names, (p >= t) != (y == 1)) if wrong]
     return out
 
 
@@ -151,7 +156,8 @@ def evaluate(model, items, train_features: Path | None) -> dict:
            "aesthetic_head": {"balanced_accuracy": float(balanced_accuracy_score(y, a >= t)),
                               "roc_auc": float(roc_auc_score(y, a)),
                               "false_negatives": int(((a < t) & (y == 1)).sum()),
-                              "false_positives": int(((a >= t) & (y == 0)).sum())},
+                              "false_positives": int(((a >= t) & (y == 0)).sum()),
+                              "missed": [n for n, wrong in zip(names, (a >= t) != (y == 1)) if wrong]},
            "errors_allowed": {"false_negatives_alone": fn_allowed, "false_positives_alone": fp_allowed},
            "misses": found, "clean_rejected": int(rejected.sum())}
     cols = model.selector.raw_output_columns("pixel_stats") if "pixel_stats" in model.branches else None
@@ -161,7 +167,7 @@ def evaluate(model, items, train_features: Path | None) -> dict:
                   for kind, (_, make) in LOOKALIKES.items()}
         out["lookalikes"] = lookalikes(model.selector.transform(x)[y == 1][:, cols], copies, rejected[y == 1])
     if train_features is not None:
-        out["other_heads"] = other_heads(model, train_features, x, y)
+        out["other_heads"] = other_heads(model, train_features, x, y, names)
     return out
 
 
@@ -188,18 +194,20 @@ def markdown(r: dict, command: str) -> str:
         shares = ", ".join(f"{v:.3f} ({100 * f:.0f}%)"
                            for v, f in zip(s["rejected_clean"], s["copies_at_least_as_high"]))
         lines += ["", f"**{s['copies']} copies** (>= 90% must be called not aesthetic), by `{s['statistic']}` "
-                  f"at 512 px: the rejected clean photos {shares or '(none)'}; in brackets the share of the copies of every "
-                  f"held-out aesthetic photo at least as high. Copies: median {s['copies_median']:.3f}, 90th "
+                  f"at 512 px: the rejected clean photos {shares or '(none)'}; in brackets the share of the copies "
+                  f"of every held-out aesthetic photo at least as high. Copies: median {s['copies_median']:.3f}, 90th "
                   f"percentile {s['copies_p90']:.3f}; clean aesthetic photos: 10th percentile {s['clean_p10']:.3f}."]
     if r.get("other_heads"):
         lines += ["", "**Other heads** on the training store's photos and the model's features (threshold from "
                   "5-fold out-of-fold scores), beside the shipped aesthetic head:", "",
-                  "| head | out-of-fold BA | held-out BA | ROC-AUC | FN | FP |", "|---|---|---|---|---|---|",
+                  "| head | out-of-fold BA | held-out BA | ROC-AUC | FN | FP | missed |",
+                  "|---|---|---|---|---|---|---|",
                   f"| shipped aesthetic head (FC) | | {a['balanced_accuracy']:.3f} | {a['roc_auc']:.3f} | "
-                  f"{a['false_negatives']} | {a['false_positives']} |"]
+                  f"{a['false_negatives']} | {a['false_positives']} | {', '.join(a.get('missed', []))} |"]
         for h in r["other_heads"]:
             lines.append(f"| {h['head']} | {h['oof_balanced_accuracy']:.3f} | {h['balanced_accuracy']:.3f} | "
-                         f"{h['roc_auc']:.3f} | {h['false_negatives']} | {h['false_positives']} |")
+                         f"{h['roc_auc']:.3f} | {h['false_negatives']} | {h['false_positives']} | "
+                         f"{', '.join(h.get('missed', []))} |")
     return "\n".join(lines) + "\n"
 
 
