@@ -207,6 +207,9 @@ def test_a_bundle_with_quality_heads_says_why(trained, tmp_path):
     result = model.predict(paths, progress=False)
     assert result.has_heads and result.columns() == ["path", "p_aesthetic", "p_content", "p_clean", "label", "error"]
     fused = model.extractor.extract_paths(paths).fused(model.branches)
+    from aesthetic.imageio import read_image
+
+    np.testing.assert_allclose(model.image_features([read_image(p) for p in paths]), fused, rtol=1e-5, atol=1e-5)
     heads = model.head_outputs(fused)  # independent of the prediction loop: the features, head by head
     np.testing.assert_allclose(result.p_content, heads["aesthetic_head"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(result.p_clean, heads["clean_cnn"] ** model.quality_weights[0], rtol=1e-5, atol=1e-6)

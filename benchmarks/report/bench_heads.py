@@ -42,16 +42,6 @@ def allowed_errors(n_pos: int, n_neg: int, target: float = TARGET) -> tuple[int,
     return math.floor(2 * n_pos * (1 - target) + 1e-9), math.floor(2 * n_neg * (1 - target) + 1e-9)
 
 
-def fused_features(model, images: list[np.ndarray]) -> np.ndarray:
-    """``(n, n_features_in)`` fused features of decoded images through the bundle's own extractor."""
-    ex = model.extractor
-    out = []
-    for i in range(0, len(images), 16):
-        feats = ex.extract_resized([ex.resize(np.asarray(im)) for im in images[i:i + 16]])
-        out.append(np.concatenate([feats[b] for b in model.branches], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, sum(model.config["branch_widths"].values())), np.float32)
-
-
 def misses(model, names: list[str], y: np.ndarray, heads: dict[str, np.ndarray], p: np.ndarray) -> list[dict]:
     """Each photo on the wrong side of the threshold, with each head's output and which one decided:
     an aesthetic photo is ``rejected_clean`` when the aesthetic head alone would have called it aesthetic."""
@@ -142,7 +132,7 @@ def evaluate(model, items, train_features: Path | None) -> dict:
     images = [read_image(i.path) for i in items]
     y = np.array([i.label for i in items], int)
     names = [Path(i.path).name for i in items]
-    x = fused_features(model, images)
+    x = model.image_features(images)
     heads = model.head_outputs(x)
     p = model.predict_features(x)
     t = model.threshold
@@ -163,7 +153,7 @@ def evaluate(model, items, train_features: Path | None) -> dict:
     cols = model.selector.raw_output_columns("pixel_stats") if "pixel_stats" in model.branches else None
     if cols is not None and len(cols) == len(FEATURE_NAMES):
         positives = [im for im, label in zip(images, y) if label == 1]
-        copies = {kind: model.selector.transform(fused_features(model, [make(D, im) for im in positives]))[:, cols]
+        copies = {kind: model.selector.transform(model.image_features([make(D, im) for im in positives]))[:, cols]
                   for kind, (_, make) in LOOKALIKES.items()}
         out["lookalikes"] = lookalikes(model.selector.transform(x)[y == 1][:, cols], copies, rejected[y == 1])
     if train_features is not None:
@@ -229,8 +219,9 @@ def main(argv=None) -> int:
     command = "python -m aesthetic.benchmarks.report.bench_heads " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(f"{args.out}.json", json.dumps({"command": command, "result": result}, indent=2))
-    atomic_write_text(f"{args.out}.md", markdown(result, command))
-    print(markdown(result, command))
+    md = markdown(result, command)
+    atomic_write_text(f"{args.out}.md", md)
+    print(md)
     return 0
 
 

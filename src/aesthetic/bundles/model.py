@@ -655,6 +655,11 @@ class AestheticModel(_LoadedModel):
         feats = self.extractor.extract_resized(resized)
         return np.concatenate([feats[b] for b in self.branches], axis=1)
 
+    def image_features(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Decoded RGB images -> ``(n, n_features_in)`` fused features through the bundle's extractor
+        (what :meth:`predict_features`, :meth:`head_outputs` and :meth:`why_features` take)."""
+        return self._fused_resized([self.extractor.resize(np.asarray(im)) for im in images])
+
     def _raw_resized(self, resized: list[Mapping[str, np.ndarray]]) -> np.ndarray:
         return self.raw_features(self._fused_resized(resized))
 
